@@ -1,0 +1,145 @@
+// The Hono app: Connect services (Connect JSON/binary and gRPC-web) and the plain HTTP routes.
+// Handlers here are thin: tenant → role call → encode; errors go through errors.ts.
+
+import { createConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { createFetchHandler } from "@connectrpc/connect/protocol";
+import { Hono, type Context } from "hono";
+import { PusherService } from "./api/gen/push/v1/push_pb.ts";
+import { QuerierService } from "./api/gen/querier/v1/querier_pb.ts";
+import { handleIngest } from "./api/ingest.ts";
+import { handleLabelValues, handleRender } from "./api/render.ts";
+import type { Config } from "./config.ts";
+import type { Distributor } from "./distributor.ts";
+import { ApiError, errorResponse, errorStatus, toConnectError } from "./errors.ts";
+import type { Ingester } from "./ingester.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Querier } from "./querier.ts";
+import { tenantOf, tenantsOf } from "./tenant.ts";
+
+export interface HttpDeps {
+  config: Config;
+  distributor: Distributor;
+  ingester: Ingester;
+  querier: Querier;
+  metrics: Metrics;
+  isReady: () => boolean;
+  version: { version: string; revision: string; branch: string };
+}
+
+export function createHttpApp(deps: HttpDeps): Hono {
+  const { config, distributor, ingester, querier, metrics } = deps;
+  const mt = config.multitenancy;
+  const app = new Hono();
+
+  // Wraps a query RPC: tenant from headers, errors to Connect codes, duration to metrics.
+  function query<Req, Res>(method: string, fn: (tenants: string[], req: Req) => Res | Promise<Res>) {
+    return async (req: Req, ctx: HandlerContext): Promise<Res> => {
+      const t0 = performance.now();
+      try {
+        return await fn(tenantsOf(ctx.requestHeader, mt), req);
+      } catch (e) {
+        throw toConnectError(e);
+      } finally {
+        metrics.queryDuration.observe({ method }, (performance.now() - t0) / 1000);
+      }
+    };
+  }
+  const unimplemented = (name: string) => async () => {
+    throw toConnectError(new ApiError("unimplemented", `${name} is not implemented yet`));
+  };
+
+  const router = createConnectRouter({
+    readMaxBytes: config.limits.ingestionBodyLimitBytes || 0x7fffffff,
+    jsonOptions: { ignoreUnknownFields: true },
+  });
+  router.service(PusherService, {
+    async push(req, ctx) {
+      let tenant = "unknown";
+      try {
+        tenant = tenantOf(ctx.requestHeader, mt);
+        await distributor.push(tenant, req);
+        metrics.ingestRequests.inc({ tenant, route: "push", outcome: "ok" });
+        metrics.ingestProfiles.inc({ tenant, outcome: "ok" }, req.series.reduce((n, s) => n + s.samples.length, 0));
+        return {};
+      } catch (e) {
+        metrics.ingestRequests.inc({ tenant, route: "push", outcome: String(errorStatus(e)) });
+        throw toConnectError(e);
+      }
+    },
+  });
+  router.service(QuerierService, {
+    profileTypes: query("ProfileTypes", querier.profileTypes),
+    labelNames: query("LabelNames", querier.labelNames),
+    labelValues: query("LabelValues", querier.labelValues),
+    series: query("Series", querier.series),
+    selectMergeStacktraces: query("SelectMergeStacktraces", querier.selectMergeStacktraces),
+    selectMergeProfile: query("SelectMergeProfile", querier.selectMergeProfile),
+    selectSeries: query("SelectSeries", querier.selectSeries),
+    selectMergeSpanProfile: unimplemented("SelectMergeSpanProfile"),
+    diff: unimplemented("Diff"),
+    getProfileStats: unimplemented("GetProfileStats"),
+    analyzeQuery: unimplemented("AnalyzeQuery"),
+  });
+  const known = new Set(["/ingest", "/pyroscope/ingest", "/pyroscope/render", "/pyroscope/label-values", "/ready", "/metrics", "/ingester/flush"]);
+  for (const h of router.handlers) {
+    known.add(h.requestPath);
+    const fh = createFetchHandler(h, { httpVersion: "1.1" });
+    app.on(h.allowedMethods, h.requestPath, (c) => fh(c.req.raw));
+  }
+
+  const ingest = async (c: Context) => {
+    let tenant = "unknown";
+    const bytes = Number(c.req.header("content-length") ?? 0) || 0;
+    try {
+      tenant = tenantOf(c.req.raw.headers, mt);
+      await handleIngest(c.req.raw, tenant, distributor, config.limits);
+      metrics.ingestRequests.inc({ tenant, route: "ingest", outcome: "ok" });
+      metrics.ingestBytes.inc({ tenant, outcome: "ok" }, bytes);
+      metrics.ingestProfiles.inc({ tenant, outcome: "ok" });
+      return c.body(null, 200);
+    } catch (e) {
+      const status = String(errorStatus(e));
+      metrics.ingestRequests.inc({ tenant, route: "ingest", outcome: status });
+      metrics.ingestBytes.inc({ tenant, outcome: status }, bytes);
+      return errorResponse(e);
+    }
+  };
+  app.post("/ingest", ingest);
+  app.post("/pyroscope/ingest", ingest);
+
+  app.get("/pyroscope/render", async (c) => {
+    try {
+      return c.json(await handleRender(new URL(c.req.url), tenantsOf(c.req.raw.headers, mt), querier));
+    } catch (e) {
+      return errorResponse(e);
+    }
+  });
+  app.get("/pyroscope/label-values", async (c) => {
+    try {
+      return c.json(await handleLabelValues(new URL(c.req.url), tenantsOf(c.req.raw.headers, mt), querier));
+    } catch (e) {
+      return errorResponse(e);
+    }
+  });
+
+  app.post("/ingester/flush", async (c) => {
+    await ingester.flush();
+    return c.text("flushed\n");
+  });
+  app.get("/ready", (c) => (deps.isReady() ? c.text("ready\n") : c.text("Ingester not ready: replaying the WAL\n", 503)));
+  app.get("/metrics", (c) => c.body(metrics.registry.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+  app.get("/api/v1/status/buildinfo", (c) =>
+    c.json({ status: "success", data: { version: deps.version.version, revision: deps.version.revision, branch: deps.version.branch, goVersion: `bun ${Bun.version}` } }),
+  );
+  app.get("/", (c) =>
+    c.html(
+      `<!doctype html><meta charset="utf-8"><title>Hearth</title><h1>Hearth</h1><p>Continuous profiling, Pyroscope-compatible. The flamegraph UI is coming; query with Grafana's Pyroscope data source or <code>/pyroscope/render</code>.</p>`,
+    ),
+  );
+  // Known paths with the wrong method answer 405, as Pyroscope's router does.
+  app.all("*", (c) => {
+    if (known.has(c.req.path)) return errorResponse(new ApiError("method_not_allowed", `method ${c.req.method} is not allowed on ${c.req.path}`));
+    return errorResponse(new ApiError("not_found", `no route for ${c.req.method} ${c.req.path}`));
+  });
+  return app;
+}

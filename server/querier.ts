@@ -1,0 +1,188 @@
+// The querier: answers querier.v1.QuerierService over every store of a tenant (today the head),
+// validating requests as Pyroscope does and merging the stores' answers.
+
+import { create } from "@bufbuild/protobuf";
+import { mergedProfileShell, type ProfileReader, type SeriesPoints, type TimeRange } from "../storage/head/read.ts";
+import { labelsKey, type Labels } from "../storage/model/labels.ts";
+import type { Profile } from "../storage/model/profile.ts";
+import { mergeProfiles } from "../storage/model/merge-profiles.ts";
+import { parseProfileTypeId } from "../storage/model/profile-type.ts";
+import { parseSelector, type Matcher } from "../storage/model/selector.ts";
+import { flamegraphFromTree, type FlameGraph } from "../storage/model/flamegraph.ts";
+import { Tree } from "../storage/model/tree.ts";
+import type {
+  ProfileTypesRequest,
+  SelectMergeProfileRequest,
+  SelectMergeStacktracesRequest,
+  SelectSeriesRequest,
+  SeriesRequest,
+} from "./api/gen/querier/v1/querier_pb.ts";
+import { FlameGraphSchema, ProfileTypesResponseSchema, SelectSeriesResponseSchema, SeriesResponseSchema } from "./api/gen/querier/v1/querier_pb.ts";
+import type { LabelNamesRequest, LabelValuesRequest } from "./api/gen/types/v1/types_pb.ts";
+import { TimeSeriesAggregationType } from "./api/gen/types/v1/types_pb.ts";
+import { badRequest } from "./errors.ts";
+import { toPprofMessage } from "./api/pprof-encode.ts";
+
+export interface QuerierLimits {
+  maxFlamegraphNodesDefault: number;
+  maxFlamegraphNodesMax: number;
+}
+
+export interface MergeResult {
+  tree: Tree;
+  flamegraph: FlameGraph;
+}
+
+function matchersOf(selectors: string[]): Matcher[] {
+  const out: Matcher[] = [];
+  for (const s of selectors) {
+    if (s.trim() === "") continue;
+    try {
+      out.push(...parseSelector(s));
+    } catch (e) {
+      throw badRequest(`invalid label selector ${JSON.stringify(s)}: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+  return out;
+}
+
+function requireRange(start: bigint, end: bigint): TimeRange {
+  if (start === 0n || end === 0n) throw badRequest("missing time range in the query");
+  if (start > end) throw badRequest("query start time is after end time");
+  return { start: Number(start), end: Number(end) };
+}
+
+function optionalRange(start: bigint, end: bigint): TimeRange {
+  if (start === 0n && end === 0n) return { start: 0, end: 0 };
+  if (start > end && end !== 0n) throw badRequest("query start time is after end time");
+  return { start: Number(start), end: end === 0n ? Number.MAX_SAFE_INTEGER : Number(end) };
+}
+
+function checkProfileType(id: string) {
+  if (!id) throw badRequest("profile_typeID is required");
+  try {
+    parseProfileTypeId(id);
+  } catch (e) {
+    throw badRequest(e instanceof Error ? e.message : String(e));
+  }
+}
+
+export function createQuerier(deps: { readers: (tenants: string[]) => ProfileReader[]; limits: QuerierLimits }) {
+  const { readers, limits } = deps;
+
+  function maxNodes(n: bigint | undefined): number {
+    const v = n === undefined ? 0 : Number(n);
+    if (v < 0) return -1;
+    if (v > limits.maxFlamegraphNodesMax)
+      throw badRequest(`max flamegraph nodes limit ${v} is greater than allowed ${limits.maxFlamegraphNodesMax}`);
+    return v === 0 ? limits.maxFlamegraphNodesDefault : v;
+  }
+
+  function selectQuery(req: { profileTypeID: string; labelSelector: string; start: bigint; end: bigint }) {
+    checkProfileType(req.profileTypeID);
+    return { profileTypeId: req.profileTypeID, matchers: matchersOf([req.labelSelector]), ...requireRange(req.start, req.end) };
+  }
+
+  function mergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Tree {
+    const q = selectQuery(req);
+    const trees = readers(tenants).map((r) => r.selectMergeTree(q));
+    if (trees.length === 1) return trees[0];
+    const tree = new Tree();
+    for (const t of trees) tree.merge(t);
+    return tree;
+  }
+
+  return {
+    profileTypes(tenants: string[], req: ProfileTypesRequest) {
+      const range = optionalRange(req.start, req.end);
+      const ids = new Set<string>();
+      for (const r of readers(tenants)) for (const id of r.profileTypes(range)) ids.add(id);
+      const profileTypes = [...ids].sort().map((ID) => {
+        const p = parseProfileTypeId(ID);
+        return { ID, name: p.name, sampleType: p.sampleType, sampleUnit: p.sampleUnit, periodType: p.periodType, periodUnit: p.periodUnit };
+      });
+      return create(ProfileTypesResponseSchema, { profileTypes });
+    },
+
+    labelNames(tenants: string[], req: LabelNamesRequest) {
+      const ms = matchersOf(req.matchers);
+      const range = optionalRange(req.start, req.end);
+      const names = new Set<string>();
+      for (const r of readers(tenants)) for (const n of r.labelNames(ms, range)) names.add(n);
+      return { names: [...names].sort() };
+    },
+
+    labelValues(tenants: string[], req: LabelValuesRequest) {
+      if (!req.name) throw badRequest("name is required");
+      const ms = matchersOf(req.matchers);
+      const range = optionalRange(req.start, req.end);
+      const values = new Set<string>();
+      for (const r of readers(tenants)) for (const v of r.labelValues(req.name, ms, range)) values.add(v);
+      return { names: [...values].sort() };
+    },
+
+    series(tenants: string[], req: SeriesRequest) {
+      const ms = matchersOf(req.matchers);
+      const range = optionalRange(req.start, req.end);
+      const seen = new Map<string, Labels>();
+      const only = req.labelNames.length ? new Set(req.labelNames) : null;
+      for (const r of readers(tenants)) {
+        for (const ls of r.series(ms, range)) {
+          const kept = only ? ls.filter((l) => only.has(l.name)) : ls;
+          seen.set(labelsKey(kept), kept);
+        }
+      }
+      const labelsSet = [...seen.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, labels]) => ({ labels }));
+      return create(SeriesResponseSchema, { labelsSet });
+    },
+
+    selectMergeStacktraces(tenants: string[], req: SelectMergeStacktracesRequest) {
+      const n = maxNodes(req.maxNodes);
+      const fg = flamegraphFromTree(mergeTree(tenants, req), n);
+      return {
+        flamegraph: create(FlameGraphSchema, {
+          names: fg.names,
+          levels: fg.levels.map((values) => ({ values: values.map((v) => BigInt(Math.round(v))) })),
+          total: BigInt(Math.round(fg.total)),
+          maxSelf: BigInt(Math.round(fg.maxSelf)),
+        }),
+      };
+    },
+
+    /** The merged tree itself, for /pyroscope/render and tests. */
+    selectMergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Tree {
+      return mergeTree(tenants, req);
+    },
+
+    selectMergeProfile(tenants: string[], req: SelectMergeProfileRequest) {
+      const q = selectQuery(req);
+      const parts: Profile[] = readers(tenants).map((r) => r.selectMergeProfile(q));
+      return toPprofMessage(parts.length ? mergeProfiles(parts) : mergedProfileShell(q));
+    },
+
+    selectSeries(tenants: string[], req: SelectSeriesRequest) {
+      const q = selectQuery(req);
+      if (!(req.step > 0)) throw badRequest("step must be non-zero");
+      const aggregation = req.aggregation === TimeSeriesAggregationType.AVERAGE ? "average" : "sum";
+      const merged = new Map<string, SeriesPoints>();
+      for (const r of readers(tenants)) {
+        for (const s of r.selectSeries({ ...q, groupBy: req.groupBy, stepMs: req.step * 1000, aggregation })) {
+          const k = labelsKey(s.labels);
+          const have = merged.get(k);
+          if (!have) merged.set(k, s);
+          else have.points.push(...s.points);
+        }
+      }
+      let series = [...merged.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, s]) => s);
+      if (req.limit !== undefined && req.limit > 0n && series.length > Number(req.limit)) {
+        const total = (s: SeriesPoints) => s.points.reduce((a, p) => a + p.value, 0);
+        series = series.sort((a, b) => total(b) - total(a)).slice(0, Number(req.limit));
+      }
+      return create(SelectSeriesResponseSchema, {
+        series: series.map((s) => ({ labels: s.labels, points: s.points.map((p) => ({ value: p.value, timestamp: BigInt(p.timestamp) })) })),
+      });
+    },
+  };
+}
+
+export type Querier = ReturnType<typeof createQuerier>;

@@ -1,0 +1,160 @@
+// The in-memory head of one tenant: series, interned symbols and one row per (profile × sample
+// type). Durability is the WAL's job (the ingester appends there first); a block is cut from this.
+
+import {
+  LABEL_DELTA,
+  LABEL_NAME,
+  LABEL_PERIOD_TYPE,
+  LABEL_PERIOD_UNIT,
+  LABEL_PROFILE_TYPE,
+  LABEL_TYPE,
+  LABEL_UNIT,
+  getLabel,
+  labelsKey,
+  sortLabels,
+  type Labels,
+} from "../model/labels.ts";
+import type { Profile } from "../model/profile.ts";
+import { profileTypeId } from "../model/profile-type.ts";
+import { SymbolTable } from "./symbols.ts";
+
+// Labels the ingester strips before storage: they steer ingestion, they do not name a series.
+const STRIPPED = new Set([LABEL_DELTA, "__otel__", "__order__"]);
+
+/** One stored series: a label set including its profile type, and its rows in time order. */
+export class MemSeries {
+  readonly profileType: string;
+  minTime = Infinity;
+  maxTime = -Infinity;
+  /** Row r: timestamp (ms), duration (ns), stack ids and values of equal length. */
+  readonly timeMs: number[] = [];
+  readonly durationNs: number[] = [];
+  readonly stacks: Uint32Array[] = [];
+  readonly values: Float64Array[] = [];
+  sorted = true;
+
+  constructor(
+    readonly ref: number,
+    readonly labels: Labels,
+    readonly key: string,
+  ) {
+    this.profileType = getLabel(labels, LABEL_PROFILE_TYPE) ?? "";
+  }
+
+  addRow(timeMs: number, durationNs: number, stacks: Uint32Array, values: Float64Array) {
+    const n = this.timeMs.length;
+    if (n > 0 && timeMs < this.timeMs[n - 1]) this.sorted = false;
+    this.timeMs.push(timeMs);
+    this.durationNs.push(durationNs);
+    this.stacks.push(stacks);
+    this.values.push(values);
+    if (timeMs < this.minTime) this.minTime = timeMs;
+    if (timeMs > this.maxTime) this.maxTime = timeMs;
+  }
+
+  /** Row indexes with start <= time <= end. */
+  rowsInRange(start: number, end: number): number[] {
+    const out: number[] = [];
+    if (this.maxTime < start || this.minTime > end) return out;
+    for (let r = 0; r < this.timeMs.length; r++) {
+      const t = this.timeMs[r];
+      if (t >= start && t <= end) out.push(r);
+    }
+    return out;
+  }
+}
+
+export interface HeadStats {
+  series: number;
+  rows: number;
+  samples: number;
+  bytes: number;
+  minTime: number;
+  maxTime: number;
+}
+
+export class Head {
+  readonly symbols = new SymbolTable();
+  readonly series: MemSeries[] = [];
+  private byKey = new Map<string, MemSeries>();
+  private sampleBytes = 0;
+  rows = 0;
+  samples = 0;
+  minTime = Infinity;
+  maxTime = -Infinity;
+
+  /**
+   * Appends one profile under its series labels (which carry `__name__`, `service_name`, …). One
+   * row is stored per sample type; zero values are dropped and identical stacks summed.
+   */
+  append(labels: Labels, p: Profile): void {
+    const name = getLabel(labels, LABEL_NAME) ?? "";
+    const base = labels.filter((l) => !STRIPPED.has(l.name));
+    const k = p.sampleTypes.length;
+    const s = p.samples;
+    if (k === 0 || s.count === 0) return;
+
+    const globalLoc = this.symbols.internLocations(p);
+    const stackOf = new Uint32Array(s.count);
+    for (let i = 0; i < s.count; i++) stackOf[i] = this.symbols.internStack(s.locs, s.locStart[i], s.locStart[i + 1], globalLoc);
+
+    const timeMs = Number(p.timeNanos / 1000000n);
+    const pt = p.periodType;
+    for (let t = 0; t < k; t++) {
+      const st = p.sampleTypes[t];
+      const id = profileTypeId(name, st.type, st.unit, pt?.type ?? "", pt?.unit ?? "");
+      const ls = base.filter((l) => l.name !== LABEL_PROFILE_TYPE && l.name !== LABEL_TYPE && l.name !== LABEL_UNIT && l.name !== LABEL_PERIOD_TYPE && l.name !== LABEL_PERIOD_UNIT);
+      ls.push({ name: LABEL_PROFILE_TYPE, value: id }, { name: LABEL_TYPE, value: st.type }, { name: LABEL_UNIT, value: st.unit });
+      // Empty label values mean "no label" (Prometheus semantics), so a missing period adds none.
+      if (pt?.type) ls.push({ name: LABEL_PERIOD_TYPE, value: pt.type });
+      if (pt?.unit) ls.push({ name: LABEL_PERIOD_UNIT, value: pt.unit });
+      sortLabels(ls);
+
+      // Sum values per stack, keeping first-seen order.
+      const index = new Map<number, number>();
+      const ids: number[] = [];
+      const vals: number[] = [];
+      for (let i = 0; i < s.count; i++) {
+        const v = s.values[i * k + t];
+        if (v === 0) continue;
+        const sid = stackOf[i];
+        const at = index.get(sid);
+        if (at === undefined) {
+          index.set(sid, ids.length);
+          ids.push(sid);
+          vals.push(v);
+        } else vals[at] += v;
+      }
+      if (ids.length === 0) continue;
+      this.getOrCreateSeries(ls).addRow(timeMs, p.durationNanos, Uint32Array.from(ids), Float64Array.from(vals));
+      this.rows++;
+      this.samples += ids.length;
+      this.sampleBytes += ids.length * 12 + 64;
+    }
+    if (timeMs < this.minTime) this.minTime = timeMs;
+    if (timeMs > this.maxTime) this.maxTime = timeMs;
+  }
+
+  private getOrCreateSeries(ls: Labels): MemSeries {
+    const key = labelsKey(ls);
+    let s = this.byKey.get(key);
+    if (!s) {
+      s = new MemSeries(this.series.length, ls, key);
+      this.series.push(s);
+      this.byKey.set(key, s);
+      this.sampleBytes += key.length * 2 + 128;
+    }
+    return s;
+  }
+
+  stats(): HeadStats {
+    return {
+      series: this.series.length,
+      rows: this.rows,
+      samples: this.samples,
+      bytes: this.sampleBytes + this.symbols.bytes,
+      minTime: this.minTime,
+      maxTime: this.maxTime,
+    };
+  }
+}

@@ -1,0 +1,236 @@
+// Queries over a head. `ProfileReader` is the read interface every store (head, and later blocks)
+// implements; the querier merges the answers of several readers.
+
+import type { LabelPair, Labels } from "../model/labels.ts";
+import type { Func, Location, Mapping, Profile } from "../model/profile.ts";
+import { parseProfileTypeId } from "../model/profile-type.ts";
+import { matchesLabels, type Matcher } from "../model/selector.ts";
+import { Tree } from "../model/tree.ts";
+import type { Head, MemSeries } from "./head.ts";
+
+/** A query window in ms, both ends inclusive. start = end = 0 means "everything". */
+export interface TimeRange {
+  start: number;
+  end: number;
+}
+
+export interface SelectQuery extends TimeRange {
+  profileTypeId: string;
+  matchers: Matcher[];
+}
+
+export interface SeriesQuery extends SelectQuery {
+  groupBy: string[];
+  stepMs: number;
+  aggregation: "sum" | "average";
+}
+
+export interface SeriesPoints {
+  labels: Labels;
+  /** Sorted by timestamp (ms); one entry per step that had data. */
+  points: { timestamp: number; value: number }[];
+}
+
+export interface ProfileReader {
+  profileTypes(r: TimeRange): string[];
+  labelNames(matchers: Matcher[], r: TimeRange): string[];
+  labelValues(name: string, matchers: Matcher[], r: TimeRange): string[];
+  series(matchers: Matcher[], r: TimeRange): Labels[];
+  selectMergeTree(q: SelectQuery): Tree;
+  selectMergeProfile(q: SelectQuery): Profile;
+  selectSeries(q: SeriesQuery): SeriesPoints[];
+}
+
+function inRange(s: MemSeries, r: TimeRange): boolean {
+  if (r.start === 0 && r.end === 0) return true;
+  return s.maxTime >= r.start && s.minTime <= r.end;
+}
+
+function rows(s: MemSeries, r: TimeRange): number[] {
+  if (r.start === 0 && r.end === 0) return s.timeMs.map((_, i) => i);
+  return s.rowsInRange(r.start, r.end);
+}
+
+export class HeadReader implements ProfileReader {
+  constructor(private readonly head: Head) {}
+
+  private select(matchers: Matcher[], r: TimeRange): MemSeries[] {
+    return this.head.series.filter((s) => inRange(s, r) && matchesLabels(matchers, s.labels));
+  }
+
+  private selectTyped(q: SelectQuery): MemSeries[] {
+    return this.head.series.filter((s) => s.profileType === q.profileTypeId && inRange(s, q) && matchesLabels(q.matchers, s.labels));
+  }
+
+  profileTypes(r: TimeRange): string[] {
+    const out = new Set<string>();
+    for (const s of this.head.series) if (inRange(s, r)) out.add(s.profileType);
+    return [...out];
+  }
+
+  labelNames(matchers: Matcher[], r: TimeRange): string[] {
+    const out = new Set<string>();
+    for (const s of this.select(matchers, r)) for (const l of s.labels) out.add(l.name);
+    return [...out];
+  }
+
+  labelValues(name: string, matchers: Matcher[], r: TimeRange): string[] {
+    const out = new Set<string>();
+    for (const s of this.select(matchers, r)) for (const l of s.labels) if (l.name === name && l.value !== "") out.add(l.value);
+    return [...out];
+  }
+
+  series(matchers: Matcher[], r: TimeRange): Labels[] {
+    return this.select(matchers, r).map((s) => s.labels);
+  }
+
+  /** Sums the selected rows into one value per stack id: the core of every merge query. */
+  private sumStacks(q: SelectQuery): Float64Array {
+    const sums = new Float64Array(this.head.symbols.stackCount);
+    for (const s of this.selectTyped(q)) {
+      for (const r of rows(s, q)) {
+        const ids = s.stacks[r];
+        const vs = s.values[r];
+        for (let i = 0; i < ids.length; i++) sums[ids[i]] += vs[i];
+      }
+    }
+    return sums;
+  }
+
+  selectMergeTree(q: SelectQuery): Tree {
+    const sums = this.sumStacks(q);
+    const sym = this.head.symbols;
+    const tree = new Tree(sym.names);
+    const ids: number[] = [];
+    for (let id = 1; id < sums.length; id++) {
+      const v = sums[id];
+      if (v !== 0) tree.insertStackIds(sym.stackNameIds(id, ids), v, true);
+    }
+    return tree;
+  }
+
+  selectMergeProfile(q: SelectQuery): Profile {
+    const sums = this.sumStacks(q);
+    const sym = this.head.symbols;
+    // Copy only the symbols the result references, renumbered densely.
+    const locMap = new Map<number, number>();
+    const fnMap = new Map<number, number>();
+    const mapMap = new Map<number, number>();
+    const locations: Location[] = [];
+    const functions: Func[] = [];
+    const mappings: Mapping[] = [];
+    const locStart: number[] = [0];
+    const locs: number[] = [];
+    const values: number[] = [];
+    for (let id = 1; id < sums.length; id++) {
+      const v = sums[id];
+      if (v === 0) continue;
+      for (let node = id; node !== 0; node = sym.stackParent[node]) {
+        const g = sym.stackLoc[node];
+        let li = locMap.get(g);
+        if (li === undefined) {
+          const loc = sym.locations[g];
+          let mi = -1;
+          if (loc.mapping >= 0) {
+            mi = mapMap.get(loc.mapping) ?? -1;
+            if (mi < 0) {
+              mi = mappings.length;
+              mappings.push(sym.mappings[loc.mapping]);
+              mapMap.set(loc.mapping, mi);
+            }
+          }
+          const lines = loc.lines.map((l) => {
+            let fi = fnMap.get(l.fn);
+            if (fi === undefined) {
+              fi = functions.length;
+              functions.push(sym.functions[l.fn]);
+              fnMap.set(l.fn, fi);
+            }
+            return { fn: fi, line: l.line };
+          });
+          li = locations.length;
+          locations.push({ mapping: mi, address: loc.address, lines, isFolded: loc.isFolded });
+          locMap.set(g, li);
+        }
+        locs.push(li);
+      }
+      locStart.push(locs.length);
+      values.push(v);
+    }
+    return {
+      ...mergedProfileShell(q),
+      mappings,
+      functions,
+      locations,
+      samples: {
+        count: values.length,
+        locStart: Uint32Array.from(locStart),
+        locs: Uint32Array.from(locs),
+        values: Float64Array.from(values),
+        labels: null,
+      },
+    };
+  }
+
+  selectSeries(q: SeriesQuery): SeriesPoints[] {
+    const groups = new Map<string, { labels: Labels; buckets: Map<number, { sum: number; n: number }> }>();
+    const step = Math.max(1, q.stepMs);
+    for (const s of this.selectTyped(q)) {
+      const labels: LabelPair[] = [];
+      for (const name of q.groupBy) {
+        const l = s.labels.find((x) => x.name === name);
+        if (l) labels.push({ name: l.name, value: l.value });
+      }
+      const key = labels.map((l) => `${l.name}\xff${l.value}`).join("\xff");
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { labels, buckets: new Map() }));
+      for (const r of rows(s, q)) {
+        const vs = s.values[r];
+        let total = 0;
+        for (let i = 0; i < vs.length; i++) total += vs[i];
+        // A profile at t belongs to the point at the first step boundary >= t (Pyroscope's (t-step, t]).
+        const t = s.timeMs[r];
+        const k = Math.max(0, Math.ceil((t - q.start) / step));
+        const ts = q.start + k * step;
+        if (ts > q.end) continue;
+        const b = g.buckets.get(ts);
+        if (b) {
+          b.sum += total;
+          b.n++;
+        } else g.buckets.set(ts, { sum: total, n: 1 });
+      }
+    }
+    const out: SeriesPoints[] = [];
+    for (const g of groups.values()) {
+      const points = [...g.buckets.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([timestamp, b]) => ({ timestamp, value: q.aggregation === "average" ? b.sum / b.n : b.sum }));
+      out.push({ labels: g.labels, points });
+    }
+    return out;
+  }
+}
+
+/**
+ * A merged profile with no samples and the metadata Pyroscope sets on SelectMergeProfile output:
+ * one sample type, the query's period type, period 1e9 for process_cpu, 524288 for memory, else 1.
+ */
+export function mergedProfileShell(q: SelectQuery): Profile {
+  const pt = parseProfileTypeId(q.profileTypeId);
+  const period = pt.name === "process_cpu" ? 1e9 : pt.name === "memory" ? 524288 : 1;
+  return {
+    sampleTypes: [{ type: pt.sampleType, unit: pt.sampleUnit }],
+    periodType: { type: pt.periodType, unit: pt.periodUnit },
+    period,
+    timeNanos: BigInt(q.start) * 1000000n,
+    durationNanos: q.end > q.start ? (q.end - q.start) * 1e6 : 0,
+    defaultSampleType: pt.sampleType,
+    comments: [],
+    dropFrames: "",
+    keepFrames: "",
+    mappings: [],
+    functions: [],
+    locations: [],
+    samples: { count: 0, locStart: new Uint32Array(1), locs: new Uint32Array(0), values: new Float64Array(0), labels: null },
+  };
+}

@@ -1,0 +1,87 @@
+// Starts the real Hearth process on a free 127.0.0.1 port for end-to-end tests.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+const ROOT = resolve(import.meta.dir, "../..");
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export function tempDir(prefix = "hearth-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  proc: Subprocess;
+  output(): string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number>;
+  /** SIGKILL: no chance to flush. */
+  kill9(): Promise<void>;
+}
+
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<RunningServer> {
+  const port = await freePort();
+  const dataDir = opts.dataDir ?? tempDir();
+  let out = "";
+  const proc = Bun.spawn([process.execPath, join(ROOT, "server/main.ts"), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir, ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const drain = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder();
+    for await (const chunk of s) out += dec.decode(chunk);
+  };
+  void drain(proc.stdout as ReadableStream<Uint8Array>);
+  void drain(proc.stderr as ReadableStream<Uint8Array>);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${out}`);
+    try {
+      const r = await fetch(`${url}/ready`);
+      if (r.status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      proc.kill(9);
+      throw new Error(`server not ready after 20 s:\n${out}`);
+    }
+    await Bun.sleep(50);
+  }
+  return {
+    url,
+    port,
+    dataDir,
+    proc,
+    output: () => out,
+    async stop() {
+      proc.kill("SIGTERM");
+      return await proc.exited;
+    },
+    async kill9() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
+
+export function removeDir(dir: string) {
+  rmSync(dir, { recursive: true, force: true });
+}
