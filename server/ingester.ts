@@ -24,7 +24,7 @@ export interface IngesterConfig {
 export interface Ingester {
   /** Appends to the tenant's WAL, then to its head; resolves once durable. */
   push(tenant: string, items: IngestItem[]): Promise<void>;
-  /** Makes everything acknowledged durable (blocks come with the storage issue; today: WAL sync). */
+  /** Makes everything acknowledged durable on disk (today: syncs every WAL). */
   flush(): Promise<void>;
   reader(tenant: string): ProfileReader | undefined;
   stats(): Map<string, HeadStats>;
@@ -102,7 +102,8 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
       for (const it of items) db.head.append(it.labels, it.profile);
     },
     async flush() {
-      // Appends are durable when acknowledged; nothing is buffered beyond them yet.
+      // Until blocks exist (the storage issue), flushing means every WAL is synced to disk.
+      await Promise.all([...tenants.values()].map((db) => db.wal.flush()));
     },
     reader(tenant) {
       return tenants.get(tenant)?.reader;

@@ -8,7 +8,8 @@ import type { Func, Line, Location, Mapping, Profile, SampleLabel, ValueType } f
 // Notes for whoever tunes this file: keep each function's arithmetic in one number type (int32
 // or double), and never hand a freshly made [] to hot code; either makes JSC deoptimise over
 // and over (BUN_JSC_printEachOSRExit=1 shows it) and costs up to 2x.
-let buf: Uint8Array = new Uint8Array(0);
+const EMPTY = new Uint8Array(0);
+let buf: Uint8Array = EMPTY;
 let pos = 0;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -194,7 +195,7 @@ function decode(bytes: Uint8Array): Profile {
 // Drop every reference to the caller's data; keep scratch up to 8 MiB per array, because
 // regrowing it for every large profile costs more than the memory.
 function release(): void {
-  buf = new Uint8Array(0);
+  buf = EMPTY;
   bigRefs.length = strings.length = sampleTypeRaw.length = periodTypeRaw.length = commentRaw.length = 0;
   mappings.length = mapIds.length = mapStrs.length = 0;
   functions.length = fnIds.length = fnStrs.length = 0;
@@ -473,13 +474,13 @@ function readLabel(e: number): void {
     else skipField(tag, e, 0);
   }
   expectEnd(e);
-  if (nLabs === labNum.length) {
-    labNum = grow64(labNum, nLabs + 1);
-    const b = new Int32Array(labIdx.length * 2);
+  const o = nLabs * 4;
+  if (nLabs === labNum.length) labNum = grow64(labNum, nLabs + 1);
+  if (o + 4 > labIdx.length) {
+    const b = new Int32Array(Math.max(o + 4, labIdx.length * 2));
     b.set(labIdx);
     labIdx = b;
   }
-  const o = nLabs * 4;
   labIdx[o] = nSamples;
   labIdx[o + 1] = key;
   labIdx[o + 2] = s;

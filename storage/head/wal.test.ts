@@ -336,3 +336,26 @@ function lastFrameOffset(file: string): number {
   }
   return last;
 }
+
+describe("flush", () => {
+  test("with fsync none, flush waits for queued appends and syncs; they replay", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wal-flush-"));
+    try {
+      const wal = await WAL.open(dir, { fsync: "none" });
+      const pending = Array.from({ length: 50 }, (_, i) => wal.append(new Uint8Array([i + 1, 2, 3])));
+      const before = wal.metrics.fsyncs;
+      await wal.flush();
+      expect(wal.metrics.fsyncs).toBe(before + 1);
+      expect(wal.metrics.appends).toBe(50);
+      await Promise.all(pending);
+      await wal.close();
+      const again = await WAL.open(dir, { fsync: "none" });
+      const seen: number[] = [];
+      await again.replay((p) => seen.push(p[0]));
+      expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      await again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -316,6 +316,13 @@ export class WAL {
     return stats;
   }
 
+  /** Waits for every append made so far, then syncs the active segment whatever the fsync policy. */
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.failed) throw this.failed;
+    if (this.fd >= 0) await this.datasync();
+  }
+
   /** Waits for pending appends, syncs and closes the active segment. Later appends reject. */
   async close(): Promise<void> {
     if (this.closed) return;
