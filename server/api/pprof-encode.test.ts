@@ -8,7 +8,7 @@ import { decodePprof } from "../ingest/pprof-decoder.ts";
 import { ProfileSchema } from "./gen/google/v1/profile_pb.ts";
 import { encodePprof, toPprofMessage } from "./pprof-encode.ts";
 
-const dir = "/work/shared/fixtures/pprof";
+const dir = new URL("../../../shared/fixtures/pprof", import.meta.url).pathname;
 const fixtures = readdirSync(dir).filter((f) => !f.endsWith(".json") && f !== "invalid_utf8.pb.gz");
 
 function load(name: string): Uint8Array {

@@ -7,6 +7,7 @@ import { ApiError } from "../errors.ts";
 import { maybeGunzip } from "./gunzip.ts";
 
 const MiB = 1024 * 1024;
+const dir = new URL("../../../shared/fixtures/pprof", import.meta.url).pathname;
 
 function thrown(f: () => unknown): ApiError {
   try {
@@ -27,8 +28,8 @@ describe("maybeGunzip", () => {
   });
 
   test("inflates a gzipped fixture", () => {
-    const gz = new Uint8Array(readFileSync("/work/shared/fixtures/pprof/heap.pb.gz"));
-    const raw = new Uint8Array(readFileSync("/work/shared/fixtures/pprof/heap.pb"));
+    const gz = new Uint8Array(readFileSync(`${dir}/heap.pb.gz`));
+    const raw = new Uint8Array(readFileSync(`${dir}/heap.pb`));
     expect(maybeGunzip(gz, 4 * MiB)).toEqual(raw);
   });
 

@@ -10,7 +10,7 @@ import { ProfileSchema, SampleSchema, type Profile as PprofMessage } from "../ap
 import type { Profile } from "../../storage/model/profile.ts";
 import { decodePprof } from "./pprof-decoder.ts";
 
-const dir = "/work/shared/fixtures/pprof";
+const dir = new URL("../../../shared/fixtures/pprof", import.meta.url).pathname;
 const fixtures = readdirSync(dir).filter((f) => !f.endsWith(".json") && f !== "invalid_utf8.pb.gz");
 
 /** Fixture bytes, inflated when they are gzip (sniffed: names do not say, e.g. cpu.pprof). */

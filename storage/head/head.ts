@@ -95,8 +95,21 @@ export class Head {
     if (k === 0 || s.count === 0) return;
 
     const globalLoc = this.symbols.internLocations(p);
-    const stackOf = new Uint32Array(s.count);
-    for (let i = 0; i < s.count; i++) stackOf[i] = this.symbols.internStack(s.locs, s.locStart[i], s.locStart[i + 1], globalLoc);
+    // Each distinct stack of this profile gets a slot; values are summed per slot and type.
+    const slotOf = new Uint32Array(s.count);
+    const slotIndex = new Map<number, number>();
+    const slotStack: number[] = [];
+    for (let i = 0; i < s.count; i++) {
+      const sid = this.symbols.internSampleStack(s.locs, s.locStart[i], s.locStart[i + 1], globalLoc);
+      let slot = slotIndex.get(sid);
+      if (slot === undefined) {
+        slot = slotStack.length;
+        slotStack.push(sid);
+        slotIndex.set(sid, slot);
+      }
+      slotOf[i] = slot;
+    }
+    const sums = new Float64Array(slotStack.length);
 
     const timeMs = Number(p.timeNanos / 1000000n);
     const pt = p.periodType;
@@ -110,23 +123,19 @@ export class Head {
       if (pt?.unit) ls.push({ name: LABEL_PERIOD_UNIT, value: pt.unit });
       sortLabels(ls);
 
-      // Sum values per stack, keeping first-seen order.
-      const index = new Map<number, number>();
-      const ids: number[] = [];
-      const vals: number[] = [];
-      for (let i = 0; i < s.count; i++) {
-        const v = s.values[i * k + t];
-        if (v === 0) continue;
-        const sid = stackOf[i];
-        const at = index.get(sid);
-        if (at === undefined) {
-          index.set(sid, ids.length);
-          ids.push(sid);
-          vals.push(v);
-        } else vals[at] += v;
+      sums.fill(0);
+      for (let i = 0; i < s.count; i++) sums[slotOf[i]] += s.values[i * k + t];
+      let n = 0;
+      for (let j = 0; j < sums.length; j++) if (sums[j] !== 0) n++;
+      if (n === 0) continue;
+      const ids = new Uint32Array(n);
+      const vals = new Float64Array(n);
+      for (let j = 0, o = 0; j < sums.length; j++) {
+        if (sums[j] === 0) continue;
+        ids[o] = slotStack[j];
+        vals[o++] = sums[j];
       }
-      if (ids.length === 0) continue;
-      this.getOrCreateSeries(ls).addRow(timeMs, p.durationNanos, Uint32Array.from(ids), Float64Array.from(vals));
+      this.getOrCreateSeries(ls).addRow(timeMs, p.durationNanos, ids, vals);
       this.rows++;
       this.samples += ids.length;
       this.sampleBytes += ids.length * 12 + 64;

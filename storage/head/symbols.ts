@@ -15,14 +15,17 @@ export class SymbolTable {
   /** Global locations; `mapping` and line `fn` refer to this table's mappings/functions. */
   readonly locations: Location[] = [];
   private mappingIds = new Map<string, number>();
-  private functionIds = new Map<string, number>();
-  private locationIds = new Map<string, number>();
+  private functionsByName = new Map<string, number[]>();
+  private locationIds = new Map<number, number>();
+  private locationCollisions = new Map<number, number[]>();
 
   // Stack node i (1-based; 0 is the empty root) = location stackLoc[i] called from stackParent[i].
   stackParent = new Uint32Array(1024);
   stackLoc = new Uint32Array(1024);
   stackCount = 1;
   private stackIds = new Map<number, number>();
+  // Whole-stack hash → stack id: one lookup per sample once a service's stacks are known.
+  private stackByHash = new Map<number, number>();
 
   /** Rough bytes held, for the head's size accounting. */
   bytes = 0;
@@ -40,21 +43,27 @@ export class SymbolTable {
   }
 
   private internFunction(f: Func): number {
-    const key = `${f.name}\0${f.systemName}\0${f.filename}\0${f.startLine}`;
-    let id = this.functionIds.get(key);
-    if (id === undefined) {
-      id = this.functions.length;
-      this.functions.push(f);
-      this.functionNameId.push(this.names.intern(f.name));
-      this.functionIds.set(key, id);
-      this.bytes += 48 + key.length * 2;
+    // Keyed by name, then compared field by field: no key strings built per function.
+    const same = this.functionsByName.get(f.name);
+    if (same !== undefined) {
+      for (const id of same) {
+        const g = this.functions[id];
+        if (g.systemName === f.systemName && g.filename === f.filename && g.startLine === f.startLine) return id;
+      }
     }
+    const id = this.functions.length;
+    this.functions.push(f);
+    this.functionNameId.push(this.names.intern(f.name));
+    if (same) same.push(id);
+    else this.functionsByName.set(f.name, [id]);
+    this.bytes += 64 + (f.name.length + f.systemName.length + f.filename.length) * 2;
     return id;
   }
 
   /**
    * Interns the symbols `p` references and returns the global location id of each local location
-   * index (computed for all locations: they are few next to samples).
+   * index (computed for all locations: they are few next to samples). Locations are looked up by a
+   * numeric hash and verified field by field, which keeps string building off the ingest path.
    */
   internLocations(p: Profile): Uint32Array {
     const mapIds = new Int32Array(p.mappings.length);
@@ -64,25 +73,94 @@ export class SymbolTable {
     for (let i = 0; i < p.locations.length; i++) {
       const loc = p.locations[i];
       const mapping = loc.mapping >= 0 ? mapIds[loc.mapping] : -1;
-      const lines: Line[] = new Array(loc.lines.length);
-      let key = `${mapping}|${loc.address}|${+loc.isFolded}`;
-      for (let j = 0; j < loc.lines.length; j++) {
+      const n = loc.lines.length;
+      let h1 = Math.imul(0x811c9dc5 ^ (mapping + 1), 0x01000193);
+      let h2 = Math.imul(0x2545f491 ^ (loc.isFolded ? 1 : 2), 0x5bd1e995);
+      if (loc.address !== 0n) {
+        const a = Number(loc.address & 0xffffffffn);
+        const b = Number(loc.address >> 32n);
+        h1 = Math.imul(h1 ^ a, 0x01000193);
+        h2 = Math.imul(h2 ^ b, 0x5bd1e995);
+      }
+      for (let j = 0; j < n; j++) {
         const l = loc.lines[j];
         let fn = fnIds[l.fn];
         if (fn < 0) fn = fnIds[l.fn] = this.internFunction(p.functions[l.fn]);
-        lines[j] = { fn, line: l.line };
-        key += `|${fn}:${l.line}`;
+        fnIds[l.fn] = fn;
+        h1 = Math.imul(h1 ^ fn, 0x01000193);
+        h2 = Math.imul(h2 ^ l.line, 0x5bd1e995);
+        h2 ^= h2 >>> 13;
       }
+      const key = (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
       let id = this.locationIds.get(key);
-      if (id === undefined) {
-        id = this.locations.length;
-        this.locations.push({ mapping, address: loc.address, lines, isFolded: loc.isFolded });
+      // On a hash collision with a different location, fall back to a linear search of the bucket.
+      if (id !== undefined && !this.sameLocation(id, mapping, loc, fnIds)) {
+        id = undefined;
+        for (const other of this.locationCollisions.get(key) ?? []) {
+          if (this.sameLocation(other, mapping, loc, fnIds)) {
+            id = other;
+            break;
+          }
+        }
+        if (id === undefined) {
+          id = this.addLocation(mapping, loc, fnIds);
+          const list = this.locationCollisions.get(key);
+          if (list) list.push(id);
+          else this.locationCollisions.set(key, [id]);
+        }
+      } else if (id === undefined) {
+        id = this.addLocation(mapping, loc, fnIds);
         this.locationIds.set(key, id);
-        this.bytes += 64 + key.length * 2;
       }
       out[i] = id;
     }
     return out;
+  }
+
+  private sameLocation(id: number, mapping: number, loc: Location, fnIds: Int32Array): boolean {
+    const g = this.locations[id];
+    if (g.mapping !== mapping || g.address !== loc.address || g.isFolded !== loc.isFolded || g.lines.length !== loc.lines.length) return false;
+    for (let j = 0; j < g.lines.length; j++) if (g.lines[j].fn !== fnIds[loc.lines[j].fn] || g.lines[j].line !== loc.lines[j].line) return false;
+    return true;
+  }
+
+  private addLocation(mapping: number, loc: Location, fnIds: Int32Array): number {
+    const id = this.locations.length;
+    const lines: Line[] = loc.lines.map((l) => ({ fn: fnIds[l.fn], line: l.line }));
+    this.locations.push({ mapping, address: loc.address, lines, isFolded: loc.isFolded });
+    this.bytes += 80 + lines.length * 32;
+    return id;
+  }
+
+  /**
+   * Interns a sample's stack (local location indexes, leaf first, mapped through `globalLoc`) and
+   * returns its id. The common case, a stack seen before, costs one hash and one map lookup.
+   */
+  internSampleStack(locs: Uint32Array, from: number, to: number, globalLoc: Uint32Array): number {
+    if (from === to) return 0;
+    let h1 = 0x811c9dc5;
+    let h2 = 0x2545f491;
+    for (let i = from; i < to; i++) {
+      const g = globalLoc[locs[i]];
+      h1 = Math.imul(h1 ^ g, 0x01000193);
+      h2 = Math.imul(h2 ^ g, 0x5bd1e995);
+      h2 ^= h2 >>> 13;
+    }
+    const key = (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
+    const known = this.stackByHash.get(key);
+    if (known !== undefined && this.sameStack(known, locs, from, to, globalLoc)) return known;
+    const id = this.internStack(locs, from, to, globalLoc);
+    if (known === undefined) this.stackByHash.set(key, id);
+    return id;
+  }
+
+  private sameStack(id: number, locs: Uint32Array, from: number, to: number, globalLoc: Uint32Array): boolean {
+    let node = id;
+    for (let i = from; i < to; i++) {
+      if (node === 0 || this.stackLoc[node] !== globalLoc[locs[i]]) return false;
+      node = this.stackParent[node];
+    }
+    return node === 0;
   }
 
   /** Interns the stack given as global location ids, leaf first (pprof order); returns its id. */

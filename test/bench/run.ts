@@ -114,6 +114,10 @@ try {
     }
     return sums;
   });
+  // The answer must be the real one, or the timing means nothing.
+  const expectTotal = rowsVals.reduce((a, vs) => a + vs.reduce((x, y) => x + y, 0), 0);
+  const got = Number((await call()).flamegraph?.total ?? 0);
+  if (got !== expectTotal) throw new Error(`query total ${got}, expected ${expectTotal}`);
   const q = await timeIt(call);
   row("SelectMergeStacktraces, 1 h of 10 s profiles (HTTP, Connect JSON)", `${profiles} profiles × ${base.samples.count} samples`, `${fmt(q * 1000, 2)} ms`, `${fmt(floorQ * 1000, 3)} ms`, fmt(q / floorQ, 1));
   row("ingest of those profiles (no fsync)", `${profiles} profiles`, `${fmt(profiles / ingestSec, 0)} profiles/s`, "", "");

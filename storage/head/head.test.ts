@@ -1,0 +1,144 @@
+// The head and its reader on hand-built profiles: interning, rows per sample type, and queries.
+
+import { describe, expect, test } from "bun:test";
+import type { Labels } from "../model/labels.ts";
+import type { Profile } from "../model/profile.ts";
+import { parseSelector } from "../model/selector.ts";
+import { collapsed } from "../model/tree.ts";
+import { Head } from "./head.ts";
+import { HeadReader } from "./read.ts";
+
+/** A two-type CPU profile from `stack → [samples, nanos]`; frames root first, "fn:line" allowed. */
+function cpuProfile(stacks: Record<string, [number, number]>, timeMs: number): Profile {
+  const functions: Profile["functions"] = [];
+  const locations: Profile["locations"] = [];
+  const ids = new Map<string, number>();
+  const locStart = [0];
+  const locs: number[] = [];
+  const values: number[] = [];
+  for (const [stack, v] of Object.entries(stacks)) {
+    const frames = stack.split(";");
+    for (let i = frames.length - 1; i >= 0; i--) {
+      const [name, line] = frames[i].split(":");
+      let loc = ids.get(frames[i]);
+      if (loc === undefined) {
+        let fn = functions.findIndex((f) => f.name === name);
+        if (fn < 0) fn = functions.push({ name, systemName: name, filename: "x.go", startLine: 1 }) - 1;
+        loc = locations.push({ mapping: 0, address: 0n, lines: [{ fn, line: Number(line ?? 0) }], isFolded: false }) - 1;
+        ids.set(frames[i], loc);
+      }
+      locs.push(loc);
+    }
+    locStart.push(locs.length);
+    values.push(...v);
+  }
+  return {
+    sampleTypes: [
+      { type: "samples", unit: "count" },
+      { type: "cpu", unit: "nanoseconds" },
+    ],
+    periodType: { type: "cpu", unit: "nanoseconds" },
+    period: 1e7,
+    timeNanos: BigInt(timeMs) * 1000000n,
+    durationNanos: 1e10,
+    defaultSampleType: "",
+    comments: [],
+    dropFrames: "",
+    keepFrames: "",
+    mappings: [{ memoryStart: 0n, memoryLimit: 0n, fileOffset: 0n, filename: "app", buildId: "", hasFunctions: true, hasFilenames: true, hasLineNumbers: true, hasInlineFrames: false }],
+    functions,
+    locations,
+    samples: { count: values.length / 2, locStart: Uint32Array.from(locStart), locs: Uint32Array.from(locs), values: Float64Array.from(values), labels: null },
+  };
+}
+
+const labels = (svc: string, extra: Labels = []): Labels =>
+  [{ name: "__name__", value: "process_cpu" }, { name: "__delta__", value: "false" }, { name: "service_name", value: svc }, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1));
+const CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+const T0 = Date.UTC(2026, 0, 1);
+
+describe("head", () => {
+  test("one series per sample type, with Pyroscope's labels; __delta__ is stripped", () => {
+    const h = new Head();
+    h.append(labels("a"), cpuProfile({ "main;work": [1, 10] }, T0));
+    expect(h.series.map((s) => s.profileType).sort()).toEqual([CPU, "process_cpu:samples:count:cpu:nanoseconds"]);
+    const s = h.series.find((x) => x.profileType === CPU)!;
+    expect(Object.fromEntries(s.labels.map((l) => [l.name, l.value]))).toEqual({
+      __name__: "process_cpu",
+      __profile_type__: CPU,
+      __type__: "cpu",
+      __unit__: "nanoseconds",
+      __period_type__: "cpu",
+      __period_unit__: "nanoseconds",
+      service_name: "a",
+    });
+  });
+
+  test("stacks are interned once across profiles; lines distinguish locations", () => {
+    const h = new Head();
+    h.append(labels("a"), cpuProfile({ "main;work:1": [1, 10], "main;work:2": [1, 10] }, T0));
+    const n = h.symbols.stackCount;
+    expect(h.symbols.locations.length).toBe(3);
+    for (let i = 1; i <= 5; i++) h.append(labels("a"), cpuProfile({ "main;work:2": [i, 10 * i], "main;work:1": [1, 1] }, T0 + i * 1000));
+    expect(h.symbols.stackCount).toBe(n);
+    expect(h.symbols.locations.length).toBe(3);
+    expect(h.symbols.functions.length).toBe(2);
+  });
+
+  test("identical stacks in one profile are summed; zero values dropped per type", () => {
+    const h = new Head();
+    const p = cpuProfile({ "main;a": [1, 0], "main;b": [0, 5] }, T0);
+    h.append(labels("a"), p);
+    const cpu = h.series.find((x) => x.profileType === CPU)!;
+    expect(cpu.values[0].length).toBe(1);
+    expect([...cpu.values[0]]).toEqual([5]);
+    // The same stack twice in one profile becomes one entry with the sum.
+    const dup = cpuProfile({ "main;a": [1, 3] }, T0 + 1);
+    dup.samples = { count: 2, locStart: Uint32Array.of(0, 2, 4), locs: Uint32Array.of(...dup.samples.locs, ...dup.samples.locs), values: Float64Array.of(1, 3, 2, 4), labels: null };
+    h.append(labels("dup"), dup);
+    const d = h.series.find((x) => x.profileType === CPU && x.labels.some((l) => l.value === "dup"))!;
+    expect([...d.values[0]]).toEqual([7]);
+  });
+});
+
+describe("head reader", () => {
+  const h = new Head();
+  h.append(labels("a", [{ name: "region", value: "eu" }]), cpuProfile({ "main;work": [1, 10], "main;idle": [1, 5] }, T0));
+  h.append(labels("a", [{ name: "region", value: "us" }]), cpuProfile({ "main;work": [1, 20] }, T0 + 15_000));
+  h.append(labels("b"), cpuProfile({ "other;x": [1, 7] }, T0 + 30_000));
+  const r = new HeadReader(h);
+  const all = { start: T0 - 1, end: T0 + 60_000 };
+
+  test("labels, values, series and types, filtered by matchers and time", () => {
+    expect(r.profileTypes(all).sort()).toEqual([CPU, "process_cpu:samples:count:cpu:nanoseconds"]);
+    expect(r.labelValues("region", [], all).sort()).toEqual(["eu", "us"]);
+    expect(r.labelValues("service_name", parseSelector('{region=~"e.*"}'), all)).toEqual(["a"]);
+    expect(r.labelNames(parseSelector('{service_name="b"}'), all)).not.toContain("region");
+    expect(r.series(parseSelector('{service_name="a"}'), { start: T0 + 10_000, end: T0 + 20_000 }).length).toBe(2);
+    expect(r.labelValues("service_name", [], { start: T0 + 31_000, end: T0 + 40_000 })).toEqual([]);
+  });
+
+  test("merge tree sums matching rows in the time range", () => {
+    const t = r.selectMergeTree({ profileTypeId: CPU, matchers: parseSelector('{service_name="a"}'), ...all });
+    expect(Object.fromEntries(collapsed(t))).toEqual({ "main;work": 30, "main;idle": 5 });
+    const eu = r.selectMergeTree({ profileTypeId: CPU, matchers: parseSelector('{region!="us"}'), ...all });
+    expect(Object.fromEntries(collapsed(eu))).toEqual({ "main;work": 10, "main;idle": 5, "other;x": 7 });
+    const late = r.selectMergeTree({ profileTypeId: CPU, matchers: [], start: T0 + 10_000, end: T0 + 20_000 });
+    expect(Object.fromEntries(collapsed(late))).toEqual({ "main;work": 20 });
+  });
+
+  test("merge profile carries only the referenced symbols and Pyroscope's metadata", () => {
+    const p = r.selectMergeProfile({ profileTypeId: CPU, matchers: parseSelector('{service_name="b"}'), ...all });
+    expect(p.sampleTypes).toEqual([{ type: "cpu", unit: "nanoseconds" }]);
+    expect(p.period).toBe(1e9);
+    expect(p.functions.map((f) => f.name).sort()).toEqual(["other", "x"]);
+    expect([...p.samples.values]).toEqual([7]);
+  });
+
+  test("series points fall in (t-step, t] and group by label", () => {
+    const s = r.selectSeries({ profileTypeId: CPU, matchers: parseSelector('{service_name="a"}'), start: T0, end: T0 + 30_000, stepMs: 15_000, groupBy: ["region"], aggregation: "sum" });
+    const byRegion = Object.fromEntries(s.map((x) => [x.labels[0].value, x.points]));
+    expect(byRegion.eu).toEqual([{ timestamp: T0, value: 15 }]);
+    expect(byRegion.us).toEqual([{ timestamp: T0 + 15_000, value: 20 }]);
+  });
+});
