@@ -6,6 +6,10 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { PushRequestSchema } from "../server/api/gen/push/v1/push_pb.ts";
+import { decodePprof } from "../server/ingest/pprof-decoder.ts";
+import { encodeRecords } from "../storage/head/record.ts";
+import { WAL } from "../storage/head/wal.ts";
+import { gunzipSync } from "node:zlib";
 import { FIXTURES, readPprof, sumColumn } from "./helpers/pprof-oracle.ts";
 import { removeDir, startServer, tempDir, type RunningServer } from "./helpers/server.ts";
 
@@ -169,6 +173,39 @@ describe("a running server", () => {
       expect(await total(again, "json-push")).toBe(cpuTotal);
     } finally {
       await again.stop();
+    }
+  });
+});
+
+describe("start-up with a WAL to replay", () => {
+  test("/ready answers 503 while the WAL replays, then 200 with every record queryable", async () => {
+    const dataDir = tempDir();
+    try {
+      const heap = decodePprof(gunzipSync(readFileSync(FIXTURES + "pprof/heap")));
+      const wal = await WAL.open(join(dataDir, "anonymous", "wal"), { fsync: "none" });
+      const labels = [
+        { name: "__name__", value: "memory" },
+        { name: "service_name", value: "replayed" },
+      ];
+      const N = 40;
+      for (let i = 0; i < N; i++) await wal.append(encodeRecords([{ tenant: "anonymous", labels, profile: { ...heap, timeNanos: BigInt(Date.now() - i * 10_000) * 1000000n } }]));
+      await wal.close();
+      const s = await startServer({ dataDir });
+      try {
+        expect(s.readyStatuses).toContain(503);
+        expect(s.readyStatuses.at(-1)).toBe(200);
+        expect(s.output()).toContain(`replayed ${N} WAL records`);
+        const r = await fetch(`${s.url}/querier.v1.QuerierService/SelectMergeStacktraces`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ profileTypeID: "memory:alloc_space:bytes:space:bytes", labelSelector: '{service_name="replayed"}', start: Date.now() - 3600_000, end: Date.now() + 60_000 }),
+        });
+        expect(Number((await r.json()).flamegraph.total)).toBe(N * sumColumn(readPprof(FIXTURES + "pprof/heap"), 1));
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      removeDir(dataDir);
     }
   });
 });

@@ -67,6 +67,8 @@ interface Scan {
   problem: string | null;
   /** The problem is an I/O error, not bad content: the bytes past `end` are unknown, not bad. */
   io: boolean;
+  /** Scanning paused at `end` because the byte budget was used; call again from there. */
+  more?: boolean;
 }
 
 /** A growable read buffer shared by the segments of one scan. */
@@ -80,7 +82,7 @@ interface ScanBuffer {
  * buffer is several times faster than reading whole segments: fresh multi-MB allocations pay
  * for page faults, while a 4 MiB buffer stays warm.
  */
-function scanSegment(file: string, limit: number, sb: ScanBuffer, fn: ((payload: Uint8Array) => void) | null): Scan {
+function scanSegment(file: string, limit: number, sb: ScanBuffer, fn: ((payload: Uint8Array) => void) | null, from = 0, budget = Infinity): Scan {
   let fd = -1;
   let size: number;
   try {
@@ -91,7 +93,7 @@ function scanSegment(file: string, limit: number, sb: ScanBuffer, fn: ((payload:
     return { end: 0, size: 0, records: 0, problem: `unreadable (${(err as Error).message})`, io: true };
   }
   try {
-    let base = 0; // file offset of sb.buf[0]
+    let base = from; // file offset of sb.buf[0]
     let have = 0; // bytes of sb.buf holding file data
     let off = 0; // next frame, relative to base
     let records = 0;
@@ -124,6 +126,7 @@ function scanSegment(file: string, limit: number, sb: ScanBuffer, fn: ((payload:
     for (;;) {
       const left = size - base - off;
       if (left === 0) return stop(null);
+      if (base + off - from >= budget) return { ...stop(null), more: true };
       if (left < FRAME_HEADER_BYTES) return stop(`short header (${left} bytes)`);
       let problem = fill(FRAME_HEADER_BYTES);
       if (problem) return stop(problem, true);
@@ -145,6 +148,8 @@ function scanSegment(file: string, limit: number, sb: ScanBuffer, fn: ((payload:
     fs.closeSync(fd);
   }
 }
+
+const REPLAY_SLICE_BYTES = 4 << 20;
 
 function fdatasync(fd: number): Promise<void> {
   // The callback form runs on Bun's thread pool, so the event loop keeps accepting appends
@@ -304,8 +309,15 @@ export class WAL {
       const s = segs[i];
       // The active segment is read only up to what this process knows is intact.
       const limit = i === segs.length - 1 ? this.size : Infinity;
-      const scan = scanSegment(path.join(this.dir, segmentName(s)), limit, sb, fn);
+      // Scanned in slices with a turn of the event loop between them, so a long replay does not
+      // stall the server (it answers /ready with 503 meanwhile).
+      let scan = scanSegment(path.join(this.dir, segmentName(s)), limit, sb, fn, 0, REPLAY_SLICE_BYTES);
       stats.records += scan.records;
+      while (scan.more) {
+        await new Promise((r) => setImmediate(r));
+        scan = scanSegment(path.join(this.dir, segmentName(s)), limit, sb, fn, scan.end, REPLAY_SLICE_BYTES);
+        stats.records += scan.records;
+      }
       stats.bytes += scan.end;
       if (scan.problem) {
         const lost = scan.size - scan.end;

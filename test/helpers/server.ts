@@ -29,6 +29,8 @@ export interface RunningServer {
   dataDir: string;
   proc: Subprocess;
   output(): string;
+  /** The /ready statuses seen while waiting for start-up (0 = no answer yet). */
+  readyStatuses: number[];
   /** SIGTERM and wait for exit. */
   stop(): Promise<number>;
   /** SIGKILL: no chance to flush. */
@@ -52,18 +54,22 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   void drain(proc.stdout as ReadableStream<Uint8Array>);
   void drain(proc.stderr as ReadableStream<Uint8Array>);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 30_000;
+  const readyStatuses: number[] = [];
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${out}`);
     try {
       const r = await fetch(`${url}/ready`);
+      readyStatuses.push(r.status);
       if (r.status === 200) break;
-    } catch {}
+    } catch {
+      readyStatuses.push(0);
+    }
     if (Date.now() > deadline) {
       proc.kill(9);
-      throw new Error(`server not ready after 20 s:\n${out}`);
+      throw new Error(`server not ready after 30 s:\n${out}`);
     }
-    await Bun.sleep(50);
+    await Bun.sleep(20);
   }
   return {
     url,
@@ -71,6 +77,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     dataDir,
     proc,
     output: () => out,
+    readyStatuses,
     async stop() {
       proc.kill("SIGTERM");
       return await proc.exited;
