@@ -27,7 +27,21 @@ export interface Distributor {
 
 // Sample labels that identify a span or profile instance: per-sample data, never series labels.
 const SAMPLE_ONLY_LABELS = new Set(["span_id", "profile_id", "trace_id", "span_name"]);
-const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_.]*$/;
+const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * Pyroscope v1's label sanitization: dots in label names become underscores (so an SDK's
+ * `process.runtime.name` is queried as `process_runtime_name`), and `__session_id__` is dropped
+ * (max_sessions_per_series defaults to 0).
+ */
+export function sanitizeLabels(ls: Labels): Labels {
+  const out: Labels = [];
+  for (const l of ls) {
+    if (l.name === "__session_id__") continue;
+    out.push(l.name.includes(".") ? { name: l.name.replaceAll(".", "_"), value: l.value } : l);
+  }
+  return sortLabels(out);
+}
 
 export function createDistributor(deps: { ingester: Ingester; limits: DistributorLimits; metrics?: Metrics }): Distributor {
   const { ingester, limits } = deps;
@@ -80,8 +94,9 @@ export function createDistributor(deps: { ingester: Ingester; limits: Distributo
     for (const it of items) {
       if (it.profile.sampleTypes.length === 0) throw badRequest("malformed profile: it has no sample types");
       for (const part of splitBySampleLabels(it.labels, it.profile)) {
-        validateLabels(part.labels);
-        out.push(part);
+        const labels = sanitizeLabels(part.labels);
+        validateLabels(labels);
+        out.push({ labels, profile: part.profile });
       }
     }
     if (out.length) await ingester.push(tenant, out);
