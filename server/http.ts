@@ -131,11 +131,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.get("/api/v1/status/buildinfo", (c) =>
     c.json({ status: "success", data: { version: deps.version.version, revision: deps.version.revision, branch: deps.version.branch, goVersion: `bun ${Bun.version}` } }),
   );
-  app.get("/", (c) =>
-    c.html(
-      `<!doctype html><meta charset="utf-8"><title>Hearth</title><h1>Hearth</h1><p>Continuous profiling, Pyroscope-compatible. The flamegraph UI is coming; query with Grafana's Pyroscope data source or <code>/pyroscope/render</code>.</p>`,
-    ),
-  );
+  const indexHtml = Bun.file(new URL("../web/index.html", import.meta.url).pathname);
+  app.get("/", async (c) => c.html(await indexHtml.text()));
   // Known paths with the wrong method answer 405, as Pyroscope's router does.
   app.all("*", (c) => {
     if (known.has(c.req.path)) return errorResponse(new ApiError("method_not_allowed", `method ${c.req.method} is not allowed on ${c.req.path}`));

@@ -156,6 +156,38 @@ describe("a running server", () => {
     expect(m).toMatch(/process_resident_memory_bytes [1-9]/);
   });
 
+  test("the UI page, and /pyroscope/ingest as an alias of /ingest", async () => {
+    const page = await fetch(`${s.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<h1>Hearth</h1>");
+    const r = await fetch(`${s.url}/pyroscope/ingest?name=alias-app&format=pprof`, { method: "POST", body: cpuBytes });
+    expect(r.status).toBe(200);
+    expect(await total(s, "alias-app")).toBe(cpuTotal);
+  });
+
+  test("max_nodes truncates into an `other` node without changing the total", async () => {
+    const ok = await fetch(`${s.url}/ingest?name=maxnodes-app&format=pprof`, { method: "POST", body: readFileSync(FIXTURES + "pprof/heap") });
+    expect(ok.status).toBe(200);
+    const q = (maxNodes: number) =>
+      fetch(`${s.url}/querier.v1.QuerierService/SelectMergeStacktraces`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ profileTypeID: "memory:inuse_space:bytes:space:bytes", labelSelector: '{service_name="maxnodes-app"}', start: 1000, end: Date.now() + 3600_000, maxNodes }),
+      }).then((r) => r.json());
+    const full = (await q(-1)).flamegraph;
+    const small = (await q(16)).flamegraph;
+    expect(small.total).toBe(full.total);
+    expect(small.names).toContain("other");
+    const nodes = (fg: { levels: { values?: string[] }[] }) => fg.levels.reduce((n, l) => n + (l.values?.length ?? 0) / 4, 0);
+    expect(nodes(small)).toBeLessThan(nodes(full));
+    const tooMany = await fetch(`${s.url}/querier.v1.QuerierService/SelectMergeStacktraces`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ profileTypeID: CPU, labelSelector: "{}", start: 1, end: 2, maxNodes: 2_000_000 }),
+    });
+    expect(tooMany.status).toBe(400);
+  });
+
   test("POST /ingester/flush answers once flushed", async () => {
     const r = await fetch(`${s.url}/ingester/flush`, { method: "POST" });
     expect(r.status).toBe(200);

@@ -84,33 +84,63 @@ export class HeadReader implements ProfileReader {
     return this.select(matchers, r).map((s) => s.labels);
   }
 
-  /** Sums the selected rows into one value per stack id: the core of every merge query. */
-  private sumStacks(q: SelectQuery): Float64Array {
-    const sums = new Float64Array(this.head.symbols.stackCount);
+  // Scratch for sumStacks, reused across queries (they run synchronously, one at a time), so a
+  // query costs what it touches, not the size of the head's whole stack table.
+  private scratch = new Float64Array(0);
+  private seen = new Uint8Array(0);
+
+  /**
+   * Sums the selected rows into one value per stack id, the core of every merge query. Returns the
+   * stack ids touched (ascending) and their sums.
+   */
+  private sumStacks(q: SelectQuery): { ids: Uint32Array; sums: Float64Array } {
+    const n = this.head.symbols.stackCount;
+    if (this.scratch.length < n) {
+      this.scratch = new Float64Array(n * 2);
+      this.seen = new Uint8Array(n * 2);
+    }
+    const acc = this.scratch;
+    const seen = this.seen;
+    const touched: number[] = [];
     for (const s of this.selectTyped(q)) {
       for (const r of rows(s, q)) {
         const ids = s.stacks[r];
         const vs = s.values[r];
-        for (let i = 0; i < ids.length; i++) sums[ids[i]] += vs[i];
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i];
+          if (seen[id] === 0) {
+            seen[id] = 1;
+            touched.push(id);
+          }
+          acc[id] += vs[i];
+        }
       }
     }
-    return sums;
+    const ids = Uint32Array.from(touched).sort();
+    const sums = new Float64Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      sums[i] = acc[id];
+      acc[id] = 0;
+      seen[id] = 0;
+    }
+    return { ids, sums };
   }
 
   selectMergeTree(q: SelectQuery): Tree {
-    const sums = this.sumStacks(q);
+    const { ids, sums } = this.sumStacks(q);
     const sym = this.head.symbols;
     const tree = new Tree(sym.names);
-    const ids: number[] = [];
-    for (let id = 1; id < sums.length; id++) {
-      const v = sums[id];
-      if (v !== 0) tree.insertStackIds(sym.stackNameIds(id, ids), v, true);
+    const frames: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const v = sums[i];
+      if (v !== 0) tree.insertStackIds(sym.stackNameIds(ids[i], frames), v, true);
     }
     return tree;
   }
 
   selectMergeProfile(q: SelectQuery): Profile {
-    const sums = this.sumStacks(q);
+    const { ids, sums } = this.sumStacks(q);
     const sym = this.head.symbols;
     // Copy only the symbols the result references, renumbered densely.
     const locMap = new Map<number, number>();
@@ -122,9 +152,10 @@ export class HeadReader implements ProfileReader {
     const locStart: number[] = [0];
     const locs: number[] = [];
     const values: number[] = [];
-    for (let id = 1; id < sums.length; id++) {
-      const v = sums[id];
-      if (v === 0) continue;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const v = sums[i];
+      if (v === 0 || id === 0) continue;
       for (let node = id; node !== 0; node = sym.stackParent[node]) {
         const g = sym.stackLoc[node];
         let li = locMap.get(g);
