@@ -83,9 +83,9 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
     return { profileTypeId: req.profileTypeID, matchers: matchersOf([req.labelSelector]), ...requireRange(req.start, req.end) };
   }
 
-  function mergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Tree {
+  async function mergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Promise<Tree> {
     const q = selectQuery(req);
-    const trees = readers(tenants).map((r) => r.selectMergeTree(q));
+    const trees = await Promise.all(readers(tenants).map((r) => r.selectMergeTree(q)));
     if (trees.length === 1) return trees[0];
     const tree = new Tree();
     for (const t of trees) tree.merge(t);
@@ -93,10 +93,10 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
   }
 
   return {
-    profileTypes(tenants: string[], req: ProfileTypesRequest) {
+    async profileTypes(tenants: string[], req: ProfileTypesRequest) {
       const range = optionalRange(req.start, req.end);
       const ids = new Set<string>();
-      for (const r of readers(tenants)) for (const id of r.profileTypes(range)) ids.add(id);
+      for (const part of await Promise.all(readers(tenants).map((r) => r.profileTypes(range)))) for (const id of part) ids.add(id);
       const profileTypes = [...ids].sort().map((ID) => {
         const p = parseProfileTypeId(ID);
         return { ID, name: p.name, sampleType: p.sampleType, sampleUnit: p.sampleUnit, periodType: p.periodType, periodUnit: p.periodUnit };
@@ -104,30 +104,30 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
       return create(ProfileTypesResponseSchema, { profileTypes });
     },
 
-    labelNames(tenants: string[], req: LabelNamesRequest) {
+    async labelNames(tenants: string[], req: LabelNamesRequest) {
       const ms = matchersOf(req.matchers);
       const range = optionalRange(req.start, req.end);
       const names = new Set<string>();
-      for (const r of readers(tenants)) for (const n of r.labelNames(ms, range)) names.add(n);
+      for (const part of await Promise.all(readers(tenants).map((r) => r.labelNames(ms, range)))) for (const n of part) names.add(n);
       return { names: [...names].sort() };
     },
 
-    labelValues(tenants: string[], req: LabelValuesRequest) {
+    async labelValues(tenants: string[], req: LabelValuesRequest) {
       if (!req.name) throw badRequest("name is required");
       const ms = matchersOf(req.matchers);
       const range = optionalRange(req.start, req.end);
       const values = new Set<string>();
-      for (const r of readers(tenants)) for (const v of r.labelValues(req.name, ms, range)) values.add(v);
+      for (const part of await Promise.all(readers(tenants).map((r) => r.labelValues(req.name, ms, range)))) for (const v of part) values.add(v);
       return { names: [...values].sort() };
     },
 
-    series(tenants: string[], req: SeriesRequest) {
+    async series(tenants: string[], req: SeriesRequest) {
       const ms = matchersOf(req.matchers);
       const range = optionalRange(req.start, req.end);
       const seen = new Map<string, Labels>();
       const only = req.labelNames.length ? new Set(req.labelNames) : null;
-      for (const r of readers(tenants)) {
-        for (const ls of r.series(ms, range)) {
+      for (const part of await Promise.all(readers(tenants).map((r) => r.series(ms, range)))) {
+        for (const ls of part) {
           const kept = only ? ls.filter((l) => only.has(l.name)) : ls;
           seen.set(labelsKey(kept), kept);
         }
@@ -136,9 +136,9 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
       return create(SeriesResponseSchema, { labelsSet });
     },
 
-    selectMergeStacktraces(tenants: string[], req: SelectMergeStacktracesRequest) {
+    async selectMergeStacktraces(tenants: string[], req: SelectMergeStacktracesRequest) {
       const n = maxNodes(req.maxNodes);
-      const fg = flamegraphFromTree(mergeTree(tenants, req), n);
+      const fg = flamegraphFromTree(await mergeTree(tenants, req), n);
       return {
         flamegraph: create(FlameGraphSchema, {
           names: fg.names,
@@ -150,23 +150,24 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
     },
 
     /** The merged tree itself, for /pyroscope/render and tests. */
-    selectMergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Tree {
+    selectMergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Promise<Tree> {
       return mergeTree(tenants, req);
     },
 
-    selectMergeProfile(tenants: string[], req: SelectMergeProfileRequest) {
+    async selectMergeProfile(tenants: string[], req: SelectMergeProfileRequest) {
       const q = selectQuery(req);
-      const parts: Profile[] = readers(tenants).map((r) => r.selectMergeProfile(q));
+      const parts: Profile[] = await Promise.all(readers(tenants).map((r) => r.selectMergeProfile(q)));
       return toPprofMessage(parts.length ? mergeProfiles(parts) : mergedProfileShell(q));
     },
 
-    selectSeries(tenants: string[], req: SelectSeriesRequest) {
+    async selectSeries(tenants: string[], req: SelectSeriesRequest) {
       const q = selectQuery(req);
       if (!(req.step > 0)) throw badRequest("step must be non-zero");
       const aggregation = req.aggregation === TimeSeriesAggregationType.AVERAGE ? "average" : "sum";
       const merged = new Map<string, SeriesPoints>();
-      for (const r of readers(tenants)) {
-        for (const s of r.selectSeries({ ...q, groupBy: req.groupBy, stepMs: req.step * 1000, aggregation })) {
+      const seriesQuery = { ...q, groupBy: req.groupBy, stepMs: req.step * 1000, aggregation } as const;
+      for (const part of await Promise.all(readers(tenants).map((r) => r.selectSeries(seriesQuery)))) {
+        for (const s of part) {
           const k = labelsKey(s.labels);
           const have = merged.get(k);
           if (!have) merged.set(k, s);

@@ -42,7 +42,7 @@ export async function handleRender(url: URL, tenants: string[], querier: Querier
   const aggregation = q.get("aggregation") === "avg" ? TimeSeriesAggregationType.AVERAGE : TimeSeriesAggregationType.SUM;
   const labelSelector = formatSelector(parsed.matchers);
 
-  const tree = querier.selectMergeTree(
+  const tree = await querier.selectMergeTree(
     tenants,
     create(SelectMergeStacktracesRequestSchema, {
       profileTypeID: parsed.profileTypeId,
@@ -54,7 +54,8 @@ export async function handleRender(url: URL, tenants: string[], querier: Querier
   const flamegraph = flamegraphFromTree(tree, maxNodes);
 
   const step = calcPointInterval(from, until);
-  const series = querier.selectSeries(
+  const series = (
+    await querier.selectSeries(
     tenants,
     create(SelectSeriesRequestSchema, {
       profileTypeID: parsed.profileTypeId,
@@ -65,6 +66,7 @@ export async function handleRender(url: URL, tenants: string[], querier: Querier
       groupBy: groupBy.slice(0, 1),
       aggregation,
     }),
+  )
   ).series;
   const toPoints = (s: (typeof series)[number]) => s.points.map((p) => ({ timestamp: Number(p.timestamp), value: p.value }));
   const all = series.flatMap(toPoints);
@@ -85,8 +87,8 @@ export async function handleLabelValues(url: URL, tenants: string[], querier: Qu
   const label = url.searchParams.get("label");
   if (!label) throw badRequest("label is required");
   if (label === "__name__") {
-    return querier.profileTypes(tenants, { start: 0n, end: 0n } as never).profileTypes.map((p) => p.ID);
+    return (await querier.profileTypes(tenants, { start: 0n, end: 0n } as never)).profileTypes.map((p) => p.ID);
   }
   const match = url.searchParams.getAll("match[]").concat(url.searchParams.getAll("query"));
-  return querier.labelValues(tenants, { name: label, matchers: match, start: 0n, end: 0n } as never).names;
+  return (await querier.labelValues(tenants, { name: label, matchers: match, start: 0n, end: 0n } as never)).names;
 }

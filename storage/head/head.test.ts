@@ -109,34 +109,34 @@ describe("head reader", () => {
   const r = new HeadReader(h);
   const all = { start: T0 - 1, end: T0 + 60_000 };
 
-  test("labels, values, series and types, filtered by matchers and time", () => {
-    expect(r.profileTypes(all).sort()).toEqual([CPU, "process_cpu:samples:count:cpu:nanoseconds"]);
-    expect(r.labelValues("region", [], all).sort()).toEqual(["eu", "us"]);
-    expect(r.labelValues("service_name", parseSelector('{region=~"e.*"}'), all)).toEqual(["a"]);
-    expect(r.labelNames(parseSelector('{service_name="b"}'), all)).not.toContain("region");
-    expect(r.series(parseSelector('{service_name="a"}'), { start: T0 + 10_000, end: T0 + 20_000 }).length).toBe(2);
-    expect(r.labelValues("service_name", [], { start: T0 + 31_000, end: T0 + 40_000 })).toEqual([]);
+  test("labels, values, series and types, filtered by matchers and time", async () => {
+    expect((await r.profileTypes(all)).sort()).toEqual([CPU, "process_cpu:samples:count:cpu:nanoseconds"]);
+    expect((await r.labelValues("region", [], all)).sort()).toEqual(["eu", "us"]);
+    expect(await r.labelValues("service_name", parseSelector('{region=~"e.*"}'), all)).toEqual(["a"]);
+    expect(await r.labelNames(parseSelector('{service_name="b"}'), all)).not.toContain("region");
+    expect((await r.series(parseSelector('{service_name="a"}'), { start: T0 + 10_000, end: T0 + 20_000 })).length).toBe(2);
+    expect(await r.labelValues("service_name", [], { start: T0 + 31_000, end: T0 + 40_000 })).toEqual([]);
   });
 
-  test("merge tree sums matching rows in the time range", () => {
-    const t = r.selectMergeTree({ profileTypeId: CPU, matchers: parseSelector('{service_name="a"}'), ...all });
+  test("merge tree sums matching rows in the time range", async () => {
+    const t = await r.selectMergeTree({ profileTypeId: CPU, matchers: parseSelector('{service_name="a"}'), ...all });
     expect(Object.fromEntries(collapsed(t))).toEqual({ "main;work": 30, "main;idle": 5 });
-    const eu = r.selectMergeTree({ profileTypeId: CPU, matchers: parseSelector('{region!="us"}'), ...all });
+    const eu = await r.selectMergeTree({ profileTypeId: CPU, matchers: parseSelector('{region!="us"}'), ...all });
     expect(Object.fromEntries(collapsed(eu))).toEqual({ "main;work": 10, "main;idle": 5, "other;x": 7 });
-    const late = r.selectMergeTree({ profileTypeId: CPU, matchers: [], start: T0 + 10_000, end: T0 + 20_000 });
+    const late = await r.selectMergeTree({ profileTypeId: CPU, matchers: [], start: T0 + 10_000, end: T0 + 20_000 });
     expect(Object.fromEntries(collapsed(late))).toEqual({ "main;work": 20 });
   });
 
-  test("merge profile carries only the referenced symbols and Pyroscope's metadata", () => {
-    const p = r.selectMergeProfile({ profileTypeId: CPU, matchers: parseSelector('{service_name="b"}'), ...all });
+  test("merge profile carries only the referenced symbols and Pyroscope's metadata", async () => {
+    const p = await r.selectMergeProfile({ profileTypeId: CPU, matchers: parseSelector('{service_name="b"}'), ...all });
     expect(p.sampleTypes).toEqual([{ type: "cpu", unit: "nanoseconds" }]);
     expect(p.period).toBe(1e9);
     expect(p.functions.map((f) => f.name).sort()).toEqual(["other", "x"]);
     expect([...p.samples.values]).toEqual([7]);
   });
 
-  test("series points fall in (t-step, t] and group by label", () => {
-    const s = r.selectSeries({ profileTypeId: CPU, matchers: parseSelector('{service_name="a"}'), start: T0, end: T0 + 30_000, stepMs: 15_000, groupBy: ["region"], aggregation: "sum" });
+  test("series points fall in (t-step, t] and group by label", async () => {
+    const s = await r.selectSeries({ profileTypeId: CPU, matchers: parseSelector('{service_name="a"}'), start: T0, end: T0 + 30_000, stepMs: 15_000, groupBy: ["region"], aggregation: "sum" });
     const byRegion = Object.fromEntries(s.map((x) => [x.labels[0].value, x.points]));
     expect(byRegion.eu).toEqual([{ timestamp: T0, value: 15 }]);
     expect(byRegion.us).toEqual([{ timestamp: T0 + 15_000, value: 20 }]);

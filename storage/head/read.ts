@@ -31,14 +31,15 @@ export interface SeriesPoints {
   points: { timestamp: number; value: number }[];
 }
 
+/** Async because blocks read from disk; the head answers at once. */
 export interface ProfileReader {
-  profileTypes(r: TimeRange): string[];
-  labelNames(matchers: Matcher[], r: TimeRange): string[];
-  labelValues(name: string, matchers: Matcher[], r: TimeRange): string[];
-  series(matchers: Matcher[], r: TimeRange): Labels[];
-  selectMergeTree(q: SelectQuery): Tree;
-  selectMergeProfile(q: SelectQuery): Profile;
-  selectSeries(q: SeriesQuery): SeriesPoints[];
+  profileTypes(r: TimeRange): Promise<string[]>;
+  labelNames(matchers: Matcher[], r: TimeRange): Promise<string[]>;
+  labelValues(name: string, matchers: Matcher[], r: TimeRange): Promise<string[]>;
+  series(matchers: Matcher[], r: TimeRange): Promise<Labels[]>;
+  selectMergeTree(q: SelectQuery): Promise<Tree>;
+  selectMergeProfile(q: SelectQuery): Promise<Profile>;
+  selectSeries(q: SeriesQuery): Promise<SeriesPoints[]>;
 }
 
 function inRange(s: MemSeries, r: TimeRange): boolean {
@@ -62,25 +63,25 @@ export class HeadReader implements ProfileReader {
     return this.head.series.filter((s) => s.profileType === q.profileTypeId && inRange(s, q) && matchesLabels(q.matchers, s.labels));
   }
 
-  profileTypes(r: TimeRange): string[] {
+  async profileTypes(r: TimeRange): Promise<string[]> {
     const out = new Set<string>();
     for (const s of this.head.series) if (inRange(s, r)) out.add(s.profileType);
     return [...out];
   }
 
-  labelNames(matchers: Matcher[], r: TimeRange): string[] {
+  async labelNames(matchers: Matcher[], r: TimeRange): Promise<string[]> {
     const out = new Set<string>();
     for (const s of this.select(matchers, r)) for (const l of s.labels) out.add(l.name);
     return [...out];
   }
 
-  labelValues(name: string, matchers: Matcher[], r: TimeRange): string[] {
+  async labelValues(name: string, matchers: Matcher[], r: TimeRange): Promise<string[]> {
     const out = new Set<string>();
     for (const s of this.select(matchers, r)) for (const l of s.labels) if (l.name === name && l.value !== "") out.add(l.value);
     return [...out];
   }
 
-  series(matchers: Matcher[], r: TimeRange): Labels[] {
+  async series(matchers: Matcher[], r: TimeRange): Promise<Labels[]> {
     return this.select(matchers, r).map((s) => s.labels);
   }
 
@@ -127,7 +128,7 @@ export class HeadReader implements ProfileReader {
     return { ids, sums };
   }
 
-  selectMergeTree(q: SelectQuery): Tree {
+  async selectMergeTree(q: SelectQuery): Promise<Tree> {
     const { ids, sums } = this.sumStacks(q);
     const sym = this.head.symbols;
     const tree = new Tree(sym.names);
@@ -139,7 +140,7 @@ export class HeadReader implements ProfileReader {
     return tree;
   }
 
-  selectMergeProfile(q: SelectQuery): Profile {
+  async selectMergeProfile(q: SelectQuery): Promise<Profile> {
     const { ids, sums } = this.sumStacks(q);
     const sym = this.head.symbols;
     // Copy only the symbols the result references, renumbered densely.
@@ -203,7 +204,7 @@ export class HeadReader implements ProfileReader {
     };
   }
 
-  selectSeries(q: SeriesQuery): SeriesPoints[] {
+  async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {
     const groups = new Map<string, { labels: Labels; buckets: Map<number, { sum: number; n: number }> }>();
     const step = Math.max(1, q.stepMs);
     for (const s of this.selectTyped(q)) {
