@@ -9,7 +9,8 @@ trap 'rm -f "$out"' EXIT
 
 # bun writes only its banner to stdout and everything else to stderr; merge them so the
 # counts can be read back. With no path, bun finds every *.test.ts except under node_modules.
-node_modules/.bin/bun test "$@" 2>&1 | tee "$out"
+# bunfig.toml's [test] timeout is not applied by this bun, so the per-test timeout is given here.
+node_modules/.bin/bun test --timeout 60000 "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 
 pass=$(grep -E '^ *[0-9]+ pass$' "$out" | tail -1 | awk '{print $1}')
