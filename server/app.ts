@@ -20,7 +20,13 @@ export interface App {
 export async function createApp(config: Config, log: (msg: string) => void = console.log): Promise<App> {
   const metrics = createMetrics();
   const ingester = await createIngester(
-    { dataDir: config.dataDir, walFsync: config.ingester.walFsync, walSegmentBytes: config.ingester.walSegmentBytes },
+    {
+      dataDir: config.dataDir,
+      walFsync: config.ingester.walFsync,
+      walSegmentBytes: config.ingester.walSegmentBytes,
+      maxBlockDuration: config.ingester.maxBlockDuration,
+      maxBlockBytes: config.ingester.maxBlockBytes,
+    },
     log,
   );
   metrics.headSeries.setCollector((g) => {
@@ -31,7 +37,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
   });
   const distributor = createDistributor({ ingester, limits: config.limits, metrics });
   const querier = createQuerier({
-    readers: (tenants) => tenants.flatMap((t) => ingester.reader(t) ?? []),
+    readers: (tenants) => tenants.flatMap((t) => ingester.readers(t)),
     limits: config.limits,
   });
   const http = createHttpApp({

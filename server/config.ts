@@ -74,7 +74,7 @@ export function defaultConfig(): Config {
       walFsync: "always",
       walSegmentBytes: 128 * MiB,
       maxBlockDuration: HOUR,
-      maxBlockBytes: 512 * MiB,
+      maxBlockBytes: 64 * MiB,
     },
     limits: {
       ingestionBodyLimitBytes: 256 * MiB,

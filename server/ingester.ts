@@ -1,14 +1,13 @@
-// The ingester: one head per tenant behind a write-ahead log. A push is acknowledged only once its
-// records are durable in the WAL; start-up replays every tenant's WAL into a fresh head.
+// The ingester: one TenantDB (head + WAL + blocks) per tenant. A push is acknowledged only once
+// its records are durable in the WAL. Heads are cut into blocks by age and by size, on flush,
+// and at shutdown.
 
-import { mkdirSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { Head, type HeadStats } from "../storage/head/head.ts";
-import { HeadReader, type ProfileReader } from "../storage/head/read.ts";
-import { decodeRecords, encodeRecords } from "../storage/head/record.ts";
-import { WAL } from "../storage/head/wal.ts";
+import type { HeadStats } from "../storage/head/head.ts";
+import type { ProfileReader } from "../storage/head/read.ts";
 import type { Labels } from "../storage/model/labels.ts";
 import type { Profile } from "../storage/model/profile.ts";
+import { TenantDB, tenantDirs } from "../storage/tenant-db.ts";
 
 export interface IngestItem {
   labels: Labels;
@@ -19,28 +18,28 @@ export interface IngesterConfig {
   dataDir: string;
   walFsync: "always" | "none";
   walSegmentBytes: number;
+  /** Cut a head into a block once it is this old (ms). */
+  maxBlockDuration: number;
+  /** Cut a head into a block once it holds about this many bytes. */
+  maxBlockBytes: number;
 }
 
 export interface Ingester {
   /** Appends to the tenant's WAL, then to its head; resolves once durable. */
   push(tenant: string, items: IngestItem[]): Promise<void>;
-  /** Makes everything acknowledged durable on disk (today: syncs every WAL). */
+  /** Cuts every head into a block and answers once they are durable. */
   flush(): Promise<void>;
-  reader(tenant: string): ProfileReader | undefined;
-  stats(): Map<string, HeadStats>;
+  readers(tenant: string): ProfileReader[];
+  stats(): Map<string, HeadStats & { blocks: number }>;
   close(): Promise<void>;
-}
-
-interface TenantDB {
-  head: Head;
-  reader: HeadReader;
-  wal: WAL;
 }
 
 export interface ReplayStats {
   tenants: number;
   records: number;
   bytes: number;
+  blocks: number;
+  quarantined: number;
   ms: number;
 }
 
@@ -48,22 +47,27 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
   const tenants = new Map<string, TenantDB>();
   const opening = new Map<string, Promise<TenantDB>>();
   let closed = false;
+  const opts = { walFsync: cfg.walFsync, walSegmentBytes: cfg.walSegmentBytes, log };
 
-  async function openTenant(tenant: string): Promise<TenantDB> {
-    const dir = join(cfg.dataDir, tenant, "wal");
-    mkdirSync(dir, { recursive: true });
-    const wal = await WAL.open(dir, { fsync: cfg.walFsync, segmentBytes: cfg.walSegmentBytes });
-    const head = new Head();
-    const db: TenantDB = { head, reader: new HeadReader(head), wal };
-    return db;
+  const t0 = performance.now();
+  const replay: ReplayStats = { tenants: 0, records: 0, bytes: 0, blocks: 0, quarantined: 0, ms: 0 };
+  for (const tenant of tenantDirs(cfg.dataDir)) {
+    const { db, stats } = await TenantDB.open(join(cfg.dataDir, tenant), opts);
+    tenants.set(tenant, db);
+    replay.tenants++;
+    replay.records += stats.replayedRecords;
+    replay.bytes += stats.replayedBytes;
+    replay.blocks += stats.blocks;
+    replay.quarantined += stats.quarantined;
   }
+  replay.ms = performance.now() - t0;
 
   async function tenantDB(tenant: string): Promise<TenantDB> {
     const have = tenants.get(tenant);
     if (have) return have;
     let p = opening.get(tenant);
     if (!p) {
-      p = openTenant(tenant).then((db) => {
+      p = TenantDB.open(join(cfg.dataDir, tenant), opts).then(({ db }) => {
         tenants.set(tenant, db);
         opening.delete(tenant);
         return db;
@@ -73,50 +77,41 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
     return p;
   }
 
-  // Replay: every tenant directory with a WAL.
-  const t0 = performance.now();
-  const replay: ReplayStats = { tenants: 0, records: 0, bytes: 0, ms: 0 };
-  mkdirSync(cfg.dataDir, { recursive: true });
-  for (const tenant of readdirSync(cfg.dataDir)) {
-    if (!existsSync(join(cfg.dataDir, tenant, "wal"))) continue;
-    const db = await tenantDB(tenant);
-    const r = await db.wal.replay((payload) => {
-      try {
-        for (const rec of decodeRecords(payload)) db.head.append(rec.labels, rec.profile);
-      } catch (e) {
-        log(`wal replay: tenant ${tenant}: skipping an unreadable record: ${e instanceof Error ? e.message : e}`);
-      }
-    });
-    replay.tenants++;
-    replay.records += r.records;
-    replay.bytes += r.bytes;
+  function cutInBackground(tenant: string, db: TenantDB, why: string) {
+    db.cut().catch((e) => log(`ingester: tenant ${tenant}: cutting the head (${why}) failed: ${e instanceof Error ? e.message : e}`));
   }
-  replay.ms = performance.now() - t0;
+
+  // Age-based cuts: checked often enough that a head is cut within a few percent of its age.
+  const every = Math.max(1000, Math.min(10_000, cfg.maxBlockDuration / 20));
+  const timer = setInterval(() => {
+    for (const [tenant, db] of tenants) if (db.headStats().rows > 0 && db.headAgeMs() >= cfg.maxBlockDuration) cutInBackground(tenant, db, "age");
+  }, every);
+  timer.unref?.();
 
   return {
     replay,
     async push(tenant, items) {
       if (closed) throw new Error("ingester is closed");
       const db = await tenantDB(tenant);
-      await db.wal.append(encodeRecords(items.map((it) => ({ tenant, labels: it.labels, profile: it.profile }))));
-      for (const it of items) db.head.append(it.labels, it.profile);
+      await db.append(tenant, items);
+      if (db.headStats().bytes >= cfg.maxBlockBytes) cutInBackground(tenant, db, "size");
     },
     async flush() {
-      // Until blocks exist (the storage issue), flushing means every WAL is synced to disk.
-      await Promise.all([...tenants.values()].map((db) => db.wal.flush()));
+      await Promise.all([...tenants.values()].map((db) => db.cut()));
     },
-    reader(tenant) {
-      return tenants.get(tenant)?.reader;
+    readers(tenant) {
+      return tenants.get(tenant)?.readers() ?? [];
     },
     stats() {
-      const out = new Map<string, HeadStats>();
-      for (const [t, db] of tenants) out.set(t, db.head.stats());
+      const out = new Map<string, HeadStats & { blocks: number }>();
+      for (const [t, db] of tenants) out.set(t, { ...db.headStats(), blocks: db.blockCount() });
       return out;
     },
     async close() {
       closed = true;
+      clearInterval(timer);
       await Promise.all([...opening.values()]);
-      for (const db of tenants.values()) await db.wal.close();
+      for (const db of tenants.values()) await db.close();
     },
   };
 }

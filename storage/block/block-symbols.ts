@@ -1,0 +1,227 @@
+// A block's symbols: only the stacks its rows reference (with their ancestors) and the
+// locations, functions, mappings and strings those need, renumbered densely, in symbols.bin.
+// The file is "HSYM", a version byte, then one zstd frame of varints; it is read whole.
+
+import type { SymbolTable } from "../head/symbols.ts";
+import type { Func, Location, Mapping } from "../model/profile.ts";
+import { StringTable } from "../model/tree.ts";
+import { ByteSink, ByteSource } from "./varint.ts";
+
+const MAGIC = [0x48, 0x53, 0x59, 0x4d]; // "HSYM"
+const VERSION = 1;
+const ZSTD_LEVEL = 6; // written once per block, read whole: worth a little more effort than pages
+
+/** Symbols loaded from a block: the read-side counterpart of the head's SymbolTable. */
+export class BlockSymbols {
+  /** Function names interned once, so merge queries build trees from ints. */
+  readonly names = new StringTable();
+  constructor(
+    readonly mappings: Mapping[],
+    readonly functions: Func[],
+    readonly functionNameId: Int32Array,
+    readonly locations: Location[],
+    /** Stack node i (0 = empty) is location stackLoc[i] called from stackParent[i]. */
+    readonly stackParent: Uint32Array,
+    readonly stackLoc: Uint32Array,
+  ) {}
+
+  get stackCount(): number {
+    return this.stackParent.length;
+  }
+
+  /** Name ids (in `names`) of a stack's frames, leaf first, inlined frames expanded. */
+  stackNameIds(stackId: number, out: number[]): number[] {
+    out.length = 0;
+    for (let node = stackId; node !== 0; node = this.stackParent[node]) {
+      const lines = this.locations[this.stackLoc[node]].lines;
+      for (let j = 0; j < lines.length; j++) out.push(this.functionNameId[lines[j].fn]);
+    }
+    return out;
+  }
+}
+
+/**
+ * Encodes the part of `sym` that the stacks marked in `used` (indexed by head stack id) need.
+ * Returns the file bytes and `stackMap`: head stack id → block stack id. Ids keep their order, so
+ * parents still precede children and id 0 stays the empty stack.
+ */
+export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array): { bytes: Uint8Array; stackMap: Uint32Array } {
+  const n = sym.stackCount;
+  const keep = used.slice(0, n);
+  keep[0] = 1;
+  // Ancestors of kept stacks are kept; walking down the ids visits children before parents.
+  for (let id = n - 1; id > 0; id--) if (keep[id]) keep[sym.stackParent[id]] = 1;
+
+  const stackMap = new Uint32Array(n);
+  const locMap = new Int32Array(sym.locations.length).fill(-1);
+  const locOrder: number[] = [];
+  let stacks = 0;
+  for (let id = 0; id < n; id++) {
+    if (!keep[id]) continue;
+    stackMap[id] = stacks++;
+    if (id === 0) continue;
+    const loc = sym.stackLoc[id];
+    if (locMap[loc] < 0) {
+      locMap[loc] = 0;
+      locOrder.push(loc);
+    }
+  }
+  // Locations, functions and mappings in their head order, renumbered densely.
+  locOrder.sort((a, b) => a - b);
+  locOrder.forEach((g, i) => (locMap[g] = i));
+  const fnMap = new Int32Array(sym.functions.length).fill(-1);
+  const mapMap = new Int32Array(sym.mappings.length).fill(-1);
+  for (const g of locOrder) {
+    const loc = sym.locations[g];
+    if (loc.mapping >= 0) mapMap[loc.mapping] = 0;
+    for (const l of loc.lines) fnMap[l.fn] = 0;
+  }
+  const fnOrder = renumber(fnMap);
+  const mapOrder = renumber(mapMap);
+
+  const strings = new Map<string, number>();
+  const stringList: string[] = [];
+  const str = (s: string): number => {
+    let id = strings.get(s);
+    if (id === undefined) {
+      id = stringList.length;
+      stringList.push(s);
+      strings.set(s, id);
+    }
+    return id;
+  };
+  // Sections refer to strings by id; the table is written first, so build the rest aside.
+  const body = new ByteSink();
+  body.uint(mapOrder.length);
+  for (const g of mapOrder) {
+    const m = sym.mappings[g];
+    body.big(m.memoryStart);
+    body.big(m.memoryLimit);
+    body.big(m.fileOffset);
+    body.uint(str(m.filename));
+    body.uint(str(m.buildId));
+    body.uint(+m.hasFunctions | (+m.hasFilenames << 1) | (+m.hasLineNumbers << 2) | (+m.hasInlineFrames << 3));
+  }
+  body.uint(fnOrder.length);
+  for (const g of fnOrder) {
+    const f = sym.functions[g];
+    body.uint(str(f.name));
+    body.uint(str(f.systemName));
+    body.uint(str(f.filename));
+    body.sint(f.startLine);
+  }
+  body.uint(locOrder.length);
+  for (const g of locOrder) {
+    const loc = sym.locations[g];
+    body.uint(loc.mapping >= 0 ? mapMap[loc.mapping] + 1 : 0);
+    body.big(loc.address);
+    body.uint((loc.lines.length << 1) | +loc.isFolded);
+    for (const l of loc.lines) {
+      body.uint(fnMap[l.fn]);
+      body.sint(l.line);
+    }
+  }
+  body.uint(stacks);
+  for (let id = 1; id < n; id++) {
+    if (!keep[id]) continue;
+    // Parents precede children, so the distance back to the parent is positive and usually small.
+    const self = stackMap[id];
+    body.uint(self - stackMap[sym.stackParent[id]]);
+    body.uint(locMap[sym.stackLoc[id]]);
+  }
+
+  const out = new ByteSink();
+  out.uint(stringList.length);
+  for (const s of stringList) out.str(s);
+  out.bytes(body.finish());
+  const packed = new Uint8Array(Bun.zstdCompressSync(out.finish(), { level: ZSTD_LEVEL }));
+  const bytes = new Uint8Array(MAGIC.length + 1 + packed.length);
+  bytes.set(MAGIC);
+  bytes[MAGIC.length] = VERSION;
+  bytes.set(packed, MAGIC.length + 1);
+  return { bytes, stackMap };
+}
+
+/** Marks used entries (set to 0 in `map`, -1 elsewhere) with dense ids; returns old ids in order. */
+function renumber(map: Int32Array): number[] {
+  const order: number[] = [];
+  for (let i = 0; i < map.length; i++) if (map[i] === 0) map[i] = order.push(i) - 1;
+  return order;
+}
+
+/** Decodes symbols.bin; throws a plain Error on anything malformed (the reader names the block). */
+export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
+  if (bytes.length < MAGIC.length + 1 || MAGIC.some((b, i) => bytes[i] !== b)) throw new Error("not a symbols file (bad magic)");
+  if (bytes[MAGIC.length] !== VERSION) throw new Error(`unsupported symbols version ${bytes[MAGIC.length]}`);
+  const src = new ByteSource(new Uint8Array(Bun.zstdDecompressSync(bytes.subarray(MAGIC.length + 1))));
+  const count = (what: string, max = 2 ** 32): number => {
+    const c = src.uint();
+    if (c > max) throw new Error(`implausible ${what} count ${c}`);
+    return c;
+  };
+
+  const strings: string[] = new Array(count("string"));
+  for (let i = 0; i < strings.length; i++) strings[i] = src.str();
+  const s = (): string => {
+    const id = src.uint();
+    if (id >= strings.length) throw new Error(`string id ${id} out of range`);
+    return strings[id];
+  };
+
+  const mappings: Mapping[] = new Array(count("mapping"));
+  for (let i = 0; i < mappings.length; i++) {
+    const memoryStart = src.big();
+    const memoryLimit = src.big();
+    const fileOffset = src.big();
+    const filename = s();
+    const buildId = s();
+    const f = src.uint();
+    mappings[i] = {
+      memoryStart,
+      memoryLimit,
+      fileOffset,
+      filename,
+      buildId,
+      hasFunctions: (f & 1) !== 0,
+      hasFilenames: (f & 2) !== 0,
+      hasLineNumbers: (f & 4) !== 0,
+      hasInlineFrames: (f & 8) !== 0,
+    };
+  }
+
+  const functions: Func[] = new Array(count("function"));
+  for (let i = 0; i < functions.length; i++) functions[i] = { name: s(), systemName: s(), filename: s(), startLine: src.sint() };
+
+  const locations: Location[] = new Array(count("location"));
+  for (let i = 0; i < locations.length; i++) {
+    const mapping = src.uint() - 1;
+    if (mapping >= mappings.length) throw new Error(`mapping id ${mapping} out of range`);
+    const address = src.big();
+    const h = src.uint();
+    const lines = new Array((h - (h % 2)) / 2);
+    for (let j = 0; j < lines.length; j++) {
+      const fn = src.uint();
+      if (fn >= functions.length) throw new Error(`function id ${fn} out of range`);
+      lines[j] = { fn, line: src.sint() };
+    }
+    locations[i] = { mapping, address, lines, isFolded: h % 2 === 1 };
+  }
+
+  const n = count("stack");
+  if (n < 1) throw new Error("no stacks (the empty stack is always present)");
+  const parent = new Uint32Array(n);
+  const loc = new Uint32Array(n);
+  for (let i = 1; i < n; i++) {
+    const back = src.uint();
+    const l = src.uint();
+    if (back < 1 || back > i || l >= locations.length) throw new Error(`stack ${i} is malformed`);
+    parent[i] = i - back;
+    loc[i] = l;
+  }
+  if (!src.done) throw new Error("trailing bytes");
+
+  const fnNameId = new Int32Array(functions.length);
+  const sym = new BlockSymbols(mappings, functions, fnNameId, locations, parent, loc);
+  for (let i = 0; i < functions.length; i++) fnNameId[i] = sym.names.intern(functions[i].name);
+  return sym;
+}

@@ -1,0 +1,424 @@
+// BlockReader: answers the head's queries (ProfileReader) from a block on disk. Opening reads only
+// meta.json; the index, profiles.parquet and symbols are opened on the first query that needs them.
+
+import { readFileSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { mergedProfileShell, type ProfileReader, type SelectQuery, type SeriesPoints, type SeriesQuery, type TimeRange } from "../head/read.ts";
+import type { Labels } from "../model/labels.ts";
+import type { Profile } from "../model/profile.ts";
+import { matchesLabels, type Matcher } from "../model/selector.ts";
+import { Tree } from "../model/tree.ts";
+import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
+import { mergeProfile, mergeTree, seriesPoints } from "./block-merge.ts";
+import { BlockCorruptError, readMeta, type BlockMeta } from "./meta.ts";
+import { COL_STACK, COL_VALUE, INDEX_FILE, PAGE_SIZE, PROFILES_FILE, PROFILES_SCHEMA, SYMBOLS_FILE, parquetDecompressors } from "./schema.ts";
+import { SeriesIndex, type IndexSeries, type SeriesProfiles } from "./series-index.ts";
+
+/**
+ * Wanted rows closer than this (within one row group) are read as one span. A page holds about
+ * PAGE_SIZE / 8 values, and a read decodes whole pages, so runs nearer than a page apart would
+ * decode the same page twice if read separately.
+ */
+const MERGE_GAP = PAGE_SIZE / 8;
+
+/** A run of wanted sample rows [start, end), tagged with the caller's index of its series. */
+interface RowRun {
+  start: number;
+  end: number;
+  tag: number;
+}
+
+/** The selected part of a series: its profiles lo..hi-1 (hi = lo + count) and their rows. */
+interface SeriesPart {
+  series: IndexSeries;
+  profiles: SeriesProfiles | null;
+  lo: number;
+  hi: number;
+  run: RowRun;
+}
+
+interface ParquetHandle {
+  file: AsyncBuffer;
+  metadata: FileMetaData;
+  /** First row of each row group, plus the total at the end. */
+  groupStart: number[];
+}
+
+const isAll = (r: TimeRange) => r.start === 0 && r.end === 0;
+
+export class BlockReader implements ProfileReader {
+  private index: SeriesIndex | null = null;
+  private parquet: Promise<ParquetHandle> | null = null;
+  private symbols: BlockSymbols | null = null;
+  // Scratch for summing by stack id, reused across queries like the head's.
+  private scratch = new Float64Array(0);
+  private seen = new Uint8Array(0);
+  private scratchBusy = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly meta: BlockMeta,
+  ) {}
+
+  /**
+   * Reads and validates meta.json only, so opening many blocks is cheap. The directory must be
+   * named after the block's ULID: a leftover `<ULID>.tmp` (an interrupted write) is not a block.
+   */
+  static async open(dir: string): Promise<BlockReader> {
+    const meta = readMeta(dir);
+    if (basename(dir) !== meta.ulid) throw new BlockCorruptError(dir, "meta.json", `directory name is not the block's ULID ${meta.ulid}, so it is not a finished block`);
+    return new BlockReader(dir, meta);
+  }
+
+  /** Releases the index, the Parquet handle and the symbols; a later query opens them again. */
+  close(): void {
+    this.index?.close();
+    this.index = null;
+    this.parquet = null;
+    this.symbols = null;
+    this.scratch = new Float64Array(0);
+    this.seen = new Uint8Array(0);
+  }
+
+  private overlaps(r: TimeRange): boolean {
+    return isAll(r) || (this.meta.maxTime >= r.start && this.meta.minTime <= r.end);
+  }
+
+  /** Checks that a file is there with the size meta.json recorded: catches truncation cheaply. */
+  private checkFile(name: string): string {
+    const path = join(this.dir, name);
+    const want = this.meta.files.find((f) => f.relPath === name);
+    if (!want) throw new BlockCorruptError(this.dir, name, "not listed in meta.json");
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, name, (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(e));
+    }
+    if (size !== want.sizeBytes) throw new BlockCorruptError(this.dir, name, `size ${size} bytes, meta.json says ${want.sizeBytes}`);
+    return path;
+  }
+
+  private openIndex(): SeriesIndex {
+    if (this.index) return this.index;
+    const path = this.checkFile(INDEX_FILE);
+    try {
+      this.index = SeriesIndex.open(path);
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, INDEX_FILE, e instanceof Error ? e.message : String(e));
+    }
+    if (this.index.series.length !== this.meta.stats.numSeries) {
+      const n = this.index.series.length;
+      this.close();
+      throw new BlockCorruptError(this.dir, INDEX_FILE, `${n} series, meta.json says ${this.meta.stats.numSeries}`);
+    }
+    return this.index;
+  }
+
+  private seriesProfiles(s: IndexSeries): SeriesProfiles {
+    try {
+      return this.openIndex().profiles(s.ref);
+    } catch (e) {
+      if (e instanceof BlockCorruptError) throw e;
+      throw new BlockCorruptError(this.dir, INDEX_FILE, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  private openSymbols(): BlockSymbols {
+    if (this.symbols) return this.symbols;
+    const path = this.checkFile(SYMBOLS_FILE);
+    try {
+      this.symbols = decodeBlockSymbols(readFileSync(path));
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, SYMBOLS_FILE, e instanceof Error ? e.message : String(e));
+    }
+    return this.symbols;
+  }
+
+  private openParquet(): Promise<ParquetHandle> {
+    this.parquet ??= this.loadParquet().catch((e) => {
+      this.parquet = null;
+      throw e;
+    });
+    return this.parquet;
+  }
+
+  private async loadParquet(): Promise<ParquetHandle> {
+    const path = this.checkFile(PROFILES_FILE);
+    const size = this.meta.files.find((f) => f.relPath === PROFILES_FILE)!.sizeBytes;
+    const f = Bun.file(path);
+    const file: AsyncBuffer = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
+    let metadata: FileMetaData;
+    try {
+      metadata = await parquetMetadataAsync(file);
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
+    }
+    const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
+    const want = PROFILES_SCHEMA.slice(1).map((c) => `${c.name}:${c.type}`);
+    if (cols.join() !== want.join()) throw new BlockCorruptError(this.dir, PROFILES_FILE, `unexpected columns ${cols.join(", ")}`);
+    if (Number(metadata.num_rows) !== this.meta.stats.numSamples)
+      throw new BlockCorruptError(this.dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${this.meta.stats.numSamples} samples`);
+    const groupStart = [0];
+    for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
+    return { file, metadata, groupStart };
+  }
+
+  /** Series matching `matchers` whose time range meets `r` (the head's rule). */
+  private select(matchers: Matcher[], r: TimeRange, profileType?: string): IndexSeries[] {
+    if (!this.overlaps(r)) return [];
+    const all = isAll(r);
+    return this.openIndex().series.filter(
+      (s) => (profileType === undefined || s.profileType === profileType) && (all || (s.maxTime >= r.start && s.minTime <= r.end)) && matchesLabels(matchers, s.labels),
+    );
+  }
+
+  /**
+   * The profiles of each selected series inside the range, as row runs. Times are sorted within a
+   * series, so the profiles in range are one contiguous run of rows. `needProfiles` decodes the
+   * per-profile list even when the whole series is wanted (selectSeries needs times).
+   */
+  private parts(q: SelectQuery, needProfiles: boolean): SeriesPart[] {
+    const out: SeriesPart[] = [];
+    const all = isAll(q);
+    for (const s of this.select(q.matchers, q, q.profileTypeId)) {
+      const whole = all || (s.minTime >= q.start && s.maxTime <= q.end);
+      if (whole && !needProfiles) {
+        out.push({ series: s, profiles: null, lo: 0, hi: s.numProfiles, run: { start: s.firstRow, end: s.lastRow + 1, tag: out.length } });
+        continue;
+      }
+      const p = this.seriesProfiles(s);
+      const lo = whole ? 0 : lowerBound(p.timeMs, q.start);
+      const hi = whole ? p.timeMs.length : lowerBound(p.timeMs, q.end + 1);
+      // The head still reports a series with no profile in range (as a group without points).
+      if (lo >= hi && !needProfiles) continue;
+      const start = lo < hi ? p.rowStart[lo] : s.firstRow;
+      const end = lo < hi ? p.rowStart[hi - 1] + p.sampleCount[hi - 1] : start;
+      out.push({ series: s, profiles: p, lo, hi: Math.max(lo, hi), run: { start, end, tag: out.length } });
+    }
+    return out;
+  }
+
+  /**
+   * Reads the wanted rows' columns and hands them to `visit` piece by piece, in row order: each
+   * piece is rows [row, row + len) of run `tag`, at `off` in the arrays. Runs are read in spans
+   * that stay inside one row group and skip gaps of MERGE_GAP rows or more.
+   */
+  private async scan(
+    runs: RowRun[],
+    withStacks: boolean,
+    visit: (tag: number, row: number, stacks: Int32Array, values: Float64Array, off: number, len: number) => void,
+  ): Promise<void> {
+    if (runs.length === 0) return;
+    const pq = await this.openParquet();
+    const starts = pq.groupStart;
+    const total = starts[starts.length - 1];
+    let stacks = new Int32Array(0);
+    let values = new Float64Array(0);
+    // Pieces: runs cut at row-group boundaries, in row order (runs come sorted by series_ref).
+    const pieces: RowRun[] = [];
+    let g = 0;
+    for (const r of runs) {
+      if (r.start < 0 || r.end > total || r.start > r.end) throw new BlockCorruptError(this.dir, INDEX_FILE, `row range [${r.start}, ${r.end}) outside profiles.parquet (${total} rows)`);
+      let a = r.start;
+      while (a < r.end) {
+        while (starts[g + 1] <= a) g++;
+        const b = Math.min(r.end, starts[g + 1]);
+        pieces.push({ start: a, end: b, tag: r.tag });
+        a = b;
+      }
+    }
+    let i = 0;
+    let gi = 0;
+    while (i < pieces.length) {
+      const first = pieces[i];
+      while (starts[gi + 1] <= first.start) gi++;
+      let j = i + 1;
+      while (j < pieces.length && pieces[j].start < starts[gi + 1] && pieces[j].start - pieces[j - 1].end < MERGE_GAP) j++;
+      const spanStart = first.start;
+      const spanEnd = pieces[j - 1].end;
+      const n = spanEnd - spanStart;
+      if (values.length < n) {
+        values = new Float64Array(n);
+        if (withStacks) stacks = new Int32Array(n);
+      }
+      await this.readSpan(pq, spanStart, spanEnd, withStacks ? stacks : null, values);
+      for (let k = i; k < j; k++) {
+        const p = pieces[k];
+        visit(p.tag, p.start, stacks, values, p.start - spanStart, p.end - p.start);
+      }
+      i = j;
+    }
+  }
+
+  /** Reads rows [start, end) of stack_id (when `stacks` is given) and value into the arrays. */
+  private async readSpan(pq: ParquetHandle, start: number, end: number, stacks: Int32Array | null, values: Float64Array): Promise<void> {
+    let gotStacks = 0;
+    let gotValues = 0;
+    try {
+      await parquetRead({
+        file: pq.file,
+        metadata: pq.metadata,
+        columns: stacks ? [COL_STACK, COL_VALUE] : [COL_VALUE],
+        rowStart: start,
+        rowEnd: end,
+        useOffsetIndex: true,
+        compressors: parquetDecompressors,
+        onChunk: (c) => {
+          // Chunks may reach outside the requested rows: copy only the overlap.
+          const lo = Math.max(start, c.rowStart);
+          const hi = Math.min(end, c.rowEnd);
+          if (hi <= lo) return;
+          const src = c.columnData as ArrayLike<number>;
+          const dst: Int32Array | Float64Array | null = c.columnName === COL_VALUE ? values : c.columnName === COL_STACK ? stacks : null;
+          if (!dst) return;
+          const from = lo - c.rowStart;
+          if (ArrayBuffer.isView(src)) dst.set((src as unknown as Float64Array).subarray(from, from + hi - lo), lo - start);
+          else for (let k = 0; k < hi - lo; k++) dst[lo - start + k] = src[from + k];
+          if (dst === values) gotValues += hi - lo;
+          else gotStacks += hi - lo;
+        },
+      });
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
+    }
+    if (gotValues !== end - start || (stacks && gotStacks !== end - start))
+      throw new BlockCorruptError(this.dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
+  }
+
+  async profileTypes(r: TimeRange): Promise<string[]> {
+    const out = new Set<string>();
+    for (const s of this.select([], r)) out.add(s.profileType);
+    return [...out];
+  }
+
+  async labelNames(matchers: Matcher[], r: TimeRange): Promise<string[]> {
+    const out = new Set<string>();
+    for (const s of this.select(matchers, r)) for (const l of s.labels) out.add(l.name);
+    return [...out];
+  }
+
+  async labelValues(name: string, matchers: Matcher[], r: TimeRange): Promise<string[]> {
+    const out = new Set<string>();
+    for (const s of this.select(matchers, r)) for (const l of s.labels) if (l.name === name && l.value !== "") out.add(l.value);
+    return [...out];
+  }
+
+  async series(matchers: Matcher[], r: TimeRange): Promise<Labels[]> {
+    return this.select(matchers, r).map((s) => s.labels);
+  }
+
+  /**
+   * Sums the selected samples by block stack id; returns the ids touched (ascending) and sums, or
+   * null when no rows are selected (then no symbols are loaded).
+   */
+  private async sumStacks(q: SelectQuery): Promise<{ sym: BlockSymbols; ids: Uint32Array; sums: Float64Array } | null> {
+    const parts = this.parts(q, false);
+    if (parts.length === 0) return null;
+    const sym = this.openSymbols();
+    const n = sym.stackCount;
+    // Queries on one reader may interleave at awaits: the shared scratch serves one at a time.
+    const shared = !this.scratchBusy;
+    if (shared && this.scratch.length < n) {
+      this.scratch = new Float64Array(n);
+      this.seen = new Uint8Array(n);
+    }
+    const acc = shared ? this.scratch : new Float64Array(n);
+    const seen = shared ? this.seen : new Uint8Array(n);
+    if (shared) this.scratchBusy = true;
+    const touched: number[] = [];
+    let bad = -1;
+    try {
+      await this.scan(
+        parts.map((p) => p.run),
+        true,
+        (_tag, _row, stacks, values, off, len) => {
+          const b = accumulate(stacks, values, off, off + len, n, acc, seen, touched);
+          if (b !== -1) bad = b;
+        },
+      );
+      const ids = Uint32Array.from(touched).sort();
+      const sums = new Float64Array(ids.length);
+      for (let i = 0; i < ids.length; i++) sums[i] = acc[ids[i]];
+      if (bad !== -1) throw new BlockCorruptError(this.dir, PROFILES_FILE, `stack id ${bad} out of range (${n} stacks in ${SYMBOLS_FILE})`);
+      return { sym, ids, sums };
+    } finally {
+      for (const id of touched) {
+        acc[id] = 0;
+        seen[id] = 0;
+      }
+      if (shared) this.scratchBusy = false;
+    }
+  }
+
+  async selectMergeTree(q: SelectQuery): Promise<Tree> {
+    const r = await this.sumStacks(q);
+    return r ? mergeTree(r.sym, r.ids, r.sums) : new Tree();
+  }
+
+  async selectMergeProfile(q: SelectQuery): Promise<Profile> {
+    const r = await this.sumStacks(q);
+    return r ? mergeProfile(q, r.sym, r.ids, r.sums) : mergedProfileShell(q);
+  }
+
+  async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {
+    const parts = this.parts(q, true);
+    // Per selected series, the total of each of its profiles in range.
+    const totals = parts.map((p) => new Float64Array(p.hi - p.lo));
+    const cursor = parts.map((p) => p.lo);
+    await this.scan(
+      parts.map((p) => p.run),
+      false,
+      (tag, row, _stacks, values, off, len) => {
+        const p = parts[tag];
+        const prof = p.profiles!;
+        const t = totals[tag];
+        let k = cursor[tag];
+        for (let i = 0; i < len; i++) {
+          while (row + i >= prof.rowStart[k] + prof.sampleCount[k]) k++;
+          t[k - p.lo] += values[off + i];
+        }
+        cursor[tag] = k;
+      },
+    );
+
+    return seriesPoints(
+      q,
+      parts.map((p, tag) => ({ labels: p.series.labels, timeMs: p.profiles!.timeMs.subarray(p.lo, p.hi), totals: totals[tag] })),
+    );
+  }
+}
+
+/**
+ * acc[id] += value for rows [from, to); ids seen for the first time go to `touched`. Returns an
+ * out-of-range id if one was met (and skipped), else -1: a damaged file must not write past acc.
+ */
+function accumulate(stacks: Int32Array, values: Float64Array, from: number, to: number, n: number, acc: Float64Array, seen: Uint8Array, touched: number[]): number {
+  let bad = -1;
+  for (let i = from; i < to; i++) {
+    const id = stacks[i];
+    if (!(id >= 0 && id < n)) {
+      bad = id;
+      continue;
+    }
+    if (seen[id] === 0) {
+      seen[id] = 1;
+      touched.push(id);
+    }
+    acc[id] += values[i];
+  }
+  return bad;
+}
+
+/** First index i with a[i] >= x (a sorted ascending). */
+function lowerBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,155 @@
+// The series index of a block (index.sqlite): each series' labels, time range, sample-row range
+// in profiles.parquet, and its profiles (time, sample count, duration) packed in a small blob.
+
+import { Database } from "bun:sqlite";
+import { sortLabels, type Labels } from "../model/labels.ts";
+import { ByteSink, ByteSource } from "./varint.ts";
+
+/** One series as the index stores it. Sample rows first_row..last_row (inclusive) are its. */
+export interface IndexSeries {
+  ref: number;
+  labels: Labels;
+  profileType: string;
+  minTime: number;
+  maxTime: number;
+  firstRow: number;
+  lastRow: number;
+  numProfiles: number;
+}
+
+/** A series' profiles in time order: profile i covers sampleCount[i] rows from rowStart[i]. */
+export interface SeriesProfiles {
+  timeMs: Float64Array;
+  durationNs: Float64Array;
+  rowStart: Float64Array;
+  sampleCount: Uint32Array;
+}
+
+export interface SeriesToIndex {
+  labels: Labels;
+  profileType: string;
+  firstRow: number;
+  /** Per profile, in time order. */
+  timeMs: number[];
+  durationNs: number[];
+  sampleCount: number[];
+}
+
+const SCHEMA = `
+CREATE TABLE series (
+  series_ref   INTEGER PRIMARY KEY,
+  labels       TEXT NOT NULL,    -- JSON object, names sorted
+  profile_type TEXT NOT NULL,
+  min_time     INTEGER NOT NULL, -- ms
+  max_time     INTEGER NOT NULL,
+  first_row    INTEGER NOT NULL, -- sample rows of profiles.parquet, both inclusive
+  last_row     INTEGER NOT NULL,
+  num_profiles INTEGER NOT NULL,
+  profiles     BLOB NOT NULL     -- varints: first time (zigzag), then per profile: time delta, sample count, duration delta (zigzag)
+);
+`;
+
+/**
+ * Builds the index in memory in one transaction and returns the database image, so the caller
+ * writes and fsyncs one file and no journal is ever left beside it.
+ */
+export function buildSeriesIndex(series: SeriesToIndex[]): Uint8Array {
+  const db = new Database(":memory:");
+  try {
+    // Small pages: many blocks hold few series, and the readers load the table whole anyway.
+    db.run("PRAGMA page_size=1024");
+    db.run("PRAGMA journal_mode=DELETE");
+    db.run(SCHEMA);
+    const ins = db.prepare(
+      "INSERT INTO series (series_ref, labels, profile_type, min_time, max_time, first_row, last_row, num_profiles, profiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    db.transaction(() => {
+      series.forEach((s, ref) => {
+        const n = s.timeMs.length;
+        let rows = 0;
+        const blob = new ByteSink();
+        let prevT = s.timeMs[0];
+        let prevD = 0;
+        blob.sint(prevT);
+        for (let i = 0; i < n; i++) {
+          // Durations are whole nanoseconds from pprof; rounding keeps a stray fraction encodable.
+          const d = Math.round(s.durationNs[i]);
+          blob.uint(s.timeMs[i] - prevT);
+          blob.uint(s.sampleCount[i]);
+          blob.sint(d - prevD);
+          prevT = s.timeMs[i];
+          prevD = d;
+          rows += s.sampleCount[i];
+        }
+        const labels: Record<string, string> = {};
+        for (const l of s.labels) labels[l.name] = l.value;
+        ins.run(ref, JSON.stringify(labels), s.profileType, s.timeMs[0], s.timeMs[n - 1], s.firstRow, s.firstRow + rows - 1, n, blob.finish());
+      });
+    })();
+    return new Uint8Array(db.serialize());
+  } finally {
+    db.close();
+  }
+}
+
+/** Read side: the series list is loaded once; a series' profiles are decoded on demand. */
+export class SeriesIndex {
+  private constructor(
+    private readonly db: Database,
+    readonly series: IndexSeries[],
+  ) {}
+
+  /** Opens read-only and loads every series; throws the SQLite error on a damaged file. */
+  static open(path: string): SeriesIndex {
+    const db = new Database(path, { readonly: true });
+    try {
+      const rows = db
+        .query("SELECT series_ref, labels, profile_type, min_time, max_time, first_row, last_row, num_profiles FROM series ORDER BY series_ref")
+        .values() as [number, string, string, number, number, number, number, number][];
+      const series = rows.map(([ref, labels, profileType, minTime, maxTime, firstRow, lastRow, numProfiles], i): IndexSeries => {
+        if (ref !== i) throw new Error(`series_ref ${ref} out of sequence (want ${i})`);
+        const obj = JSON.parse(labels) as Record<string, string>;
+        const ls = sortLabels(Object.entries(obj).map(([name, value]) => ({ name, value })));
+        return { ref, labels: ls, profileType, minTime, maxTime, firstRow, lastRow, numProfiles };
+      });
+      return new SeriesIndex(db, series);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  profiles(ref: number): SeriesProfiles {
+    const row = this.db.query("SELECT first_row, num_profiles, profiles FROM series WHERE series_ref = ?").values(ref)[0] as
+      | [number, number, Uint8Array]
+      | undefined;
+    if (!row) throw new Error(`series ${ref} not found`);
+    const [firstRow, n, blob] = row;
+    const src = new ByteSource(blob);
+    const out: SeriesProfiles = {
+      timeMs: new Float64Array(n),
+      durationNs: new Float64Array(n),
+      rowStart: new Float64Array(n),
+      sampleCount: new Uint32Array(n),
+    };
+    let t = src.sint();
+    let d = 0;
+    let r = firstRow;
+    for (let i = 0; i < n; i++) {
+      t += src.uint();
+      const c = src.uint();
+      d += src.sint();
+      out.timeMs[i] = t;
+      out.sampleCount[i] = c;
+      out.durationNs[i] = d;
+      out.rowStart[i] = r;
+      r += c;
+    }
+    if (!src.done) throw new Error(`series ${ref}: trailing bytes in profiles`);
+    return out;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,236 @@
+// One tenant's storage: a head behind its WAL, and the immutable blocks the head is cut into.
+// Owns the crash-safety ordering: a block is durable before the WAL that fed it is truncated, and
+// start-up skips WAL segments a block already holds, so nothing is lost or counted twice.
+
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { quarantinable } from "./block/quarantine.ts";
+import { BlockReader } from "./block/reader.ts";
+import { writeBlock } from "./block/writer.ts";
+import { Head } from "./head/head.ts";
+import { HeadReader, type ProfileReader } from "./head/read.ts";
+import { decodeRecords, encodeRecords } from "./head/record.ts";
+import { failpoint } from "./failpoint.ts";
+import { WAL } from "./head/wal.ts";
+import type { Labels } from "./model/labels.ts";
+import type { Profile } from "./model/profile.ts";
+
+export interface TenantDBOptions {
+  walFsync: "always" | "none";
+  walSegmentBytes: number;
+  log?: (msg: string) => void;
+}
+
+export interface AppendItem {
+  labels: Labels;
+  profile: Profile;
+}
+
+/** A head plus the appends still on their way into it (acknowledged by the WAL, not yet applied). */
+interface LiveHead {
+  head: Head;
+  reader: HeadReader;
+  createdAt: number;
+  inflight: number;
+  drained: (() => void) | null;
+  /** WAL segments holding this head's records: [startSegment, endSegment]. */
+  startSegment: number;
+  endSegment: number;
+}
+
+export interface OpenStats {
+  blocks: number;
+  quarantined: number;
+  replayedRecords: number;
+  replayedBytes: number;
+  skippedSegments: number;
+}
+
+function newLiveHead(startSegment: number): LiveHead {
+  const head = new Head();
+  return { head, reader: new HeadReader(head), createdAt: Date.now(), inflight: 0, drained: null, startSegment, endSegment: Infinity };
+}
+
+export class TenantDB {
+  private live: LiveHead = newLiveHead(1);
+  /** Heads being written out: still queried until their block is open. */
+  private flushing: LiveHead[] = [];
+  private blocks: { block: BlockReader; reader: ProfileReader }[] = [];
+  private cutting: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly wal: WAL,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  get walDir(): string {
+    return join(this.dir, "wal");
+  }
+
+  get blocksDir(): string {
+    return join(this.dir, "blocks");
+  }
+
+  /**
+   * Opens a tenant directory: drops leftover `.tmp` blocks, quarantines unreadable ones, deletes
+   * WAL segments a block already holds, and replays the rest into the head.
+   */
+  static async open(dir: string, opts: TenantDBOptions): Promise<{ db: TenantDB; stats: OpenStats }> {
+    const log = opts.log ?? ((m: string) => console.log(m));
+    const blocksDir = join(dir, "blocks");
+    mkdirSync(blocksDir, { recursive: true });
+    const stats: OpenStats = { blocks: 0, quarantined: 0, replayedRecords: 0, replayedBytes: 0, skippedSegments: 0 };
+    const blocks: BlockReader[] = [];
+    let through = 0;
+    for (const name of readdirSync(blocksDir).sort()) {
+      const path = join(blocksDir, name);
+      if (name.endsWith(".tmp")) {
+        log(`tenant ${dir}: removing unfinished block ${name} (a write was interrupted)`);
+        rmSync(path, { recursive: true, force: true });
+        continue;
+      }
+      if (name.endsWith(".corrupt")) continue;
+      try {
+        const b = await BlockReader.open(path);
+        blocks.push(b);
+        through = Math.max(through, b.meta.wal?.throughSegment ?? 0);
+      } catch (e) {
+        log(`tenant ${dir}: block ${name} is unreadable, quarantined as ${name}.corrupt: ${e instanceof Error ? e.message : e}`);
+        renameSync(path, `${path}.corrupt`);
+        stats.quarantined++;
+      }
+    }
+    stats.blocks = blocks.length;
+
+    const wal = await WAL.open(join(dir, "wal"), { fsync: opts.walFsync, segmentBytes: opts.walSegmentBytes, log });
+    // Segments up to `through` are inside a durable block; a crash after the block's rename but
+    // before the truncation leaves them behind, and replaying them would count them twice.
+    if (through > 0) stats.skippedSegments = await wal.truncateBefore(through + 1);
+    const db = new TenantDB(dir, wal, log);
+    for (const b of blocks) db.addBlock(b);
+    db.live = newLiveHead(wal.segments()[0] ?? 1);
+    const r = await wal.replay((payload) => {
+      try {
+        for (const rec of decodeRecords(payload)) db.live.head.append(rec.labels, rec.profile);
+      } catch (e) {
+        log(`tenant ${dir}: skipping an unreadable WAL record: ${e instanceof Error ? e.message : e}`);
+      }
+    });
+    stats.replayedRecords = r.records;
+    stats.replayedBytes = r.bytes;
+    return { db, stats };
+  }
+
+  /** Appends durably: resolves once the records are in the WAL (and applied to the head). */
+  async append(tenant: string, items: AppendItem[]): Promise<void> {
+    if (this.closed) throw new Error("tenant storage is closed");
+    // The head is taken now, in the same tick the WAL record is queued: a cut that swaps heads
+    // afterwards also cuts the WAL after this record, so record and head stay on the same side.
+    const live = this.live;
+    live.inflight++;
+    try {
+      await this.wal.append(encodeRecords(items.map((it) => ({ tenant, labels: it.labels, profile: it.profile }))));
+      for (const it of items) live.head.append(it.labels, it.profile);
+    } finally {
+      if (--live.inflight === 0 && live.drained) live.drained();
+    }
+  }
+
+  headStats() {
+    return this.live.head.stats();
+  }
+
+  headAgeMs(now = Date.now()): number {
+    return now - this.live.createdAt;
+  }
+
+  blockCount(): number {
+    return this.blocks.length;
+  }
+
+  /** Every store to query: the head, heads being written, blocks. */
+  readers(): ProfileReader[] {
+    return [this.live.reader, ...this.flushing.map((h) => h.reader), ...this.blocks.map((b) => b.reader)];
+  }
+
+  /** Adds a block to the queried set; one that fails to read is moved aside as `<ULID>.corrupt`. */
+  private addBlock(block: BlockReader) {
+    const entry = {
+      block,
+      reader: quarantinable(block, (e) => {
+        this.log(`tenant ${this.dir}: block ${block.meta.ulid} failed to read and is quarantined as ${block.meta.ulid}.corrupt: ${e instanceof Error ? e.message : e}`);
+        this.blocks = this.blocks.filter((b) => b !== entry);
+        block.close();
+        const path = join(this.blocksDir, block.meta.ulid);
+        try {
+          renameSync(path, `${path}.corrupt`);
+        } catch (err) {
+          this.log(`tenant ${this.dir}: could not move ${path} aside: ${err instanceof Error ? err.message : err}`);
+        }
+      }),
+    };
+    this.blocks.push(entry);
+  }
+
+  /**
+   * Cuts the head into a block: swaps in a fresh head, writes the old one to `blocks/`, opens it,
+   * then truncates the WAL it came from. Cuts run one at a time; an empty head is left alone. A
+   * head whose block failed to write stays queryable, keeps its WAL segments, and is retried
+   * first on the next cut, so blocks are always written in WAL order.
+   */
+  cut(): Promise<void> {
+    const next = this.cutting.then(() => this.cutOnce());
+    this.cutting = next.catch(() => {});
+    return next;
+  }
+
+  private async cutOnce(): Promise<void> {
+    const old = this.live;
+    if (old.head.rows > 0 || old.inflight > 0) {
+      this.live = newLiveHead(Infinity);
+      this.flushing.push(old);
+      // Queued behind every append already given to the WAL: those land in earlier segments.
+      const segment = await this.wal.cutSegment();
+      old.endSegment = segment - 1;
+      this.live.startSegment = segment;
+      if (old.inflight > 0) await new Promise<void>((resolve) => (old.drained = resolve));
+    }
+    while (this.flushing.length > 0) {
+      const h = this.flushing[0];
+      if (h.head.rows > 0) {
+        try {
+          const meta = await writeBlock(h.head, this.blocksDir, { walThroughSegment: h.endSegment });
+          // Swap the block in and the head out in one step: no query sees both or neither.
+          this.addBlock(await BlockReader.open(join(this.blocksDir, meta.ulid)));
+        } catch (e) {
+          this.log(`tenant ${this.dir}: writing a block failed; the data stays in the head and the WAL: ${e instanceof Error ? e.message : e}`);
+          throw e;
+        }
+      }
+      this.flushing.shift();
+    }
+    failpoint("block-before-wal-truncate");
+    await this.wal.truncateBefore(this.live.startSegment);
+  }
+
+  /** Syncs the WAL (whatever the fsync policy). */
+  async syncWal(): Promise<void> {
+    await this.wal.flush();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.cutting;
+    await this.wal.close();
+    for (const b of this.blocks) b.block.close();
+  }
+}
+
+export function tenantDirs(dataDir: string): string[] {
+  if (!existsSync(dataDir)) return [];
+  return readdirSync(dataDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && (existsSync(join(dataDir, d.name, "wal")) || existsSync(join(dataDir, d.name, "blocks"))))
+    .map((d) => d.name);
+}
