@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { join } from "node:path";
 import { quarantinable } from "./block/quarantine.ts";
 import { BlockReader } from "./block/reader.ts";
+import type { BlockMeta } from "./block/meta.ts";
 import { writeBlock } from "./block/writer.ts";
 import { Head } from "./head/head.ts";
 import { HeadReader, type ProfileReader } from "./head/read.ts";
@@ -46,6 +47,32 @@ export interface OpenStats {
   skippedSegments: number;
 }
 
+/** A block in the queried set, with the queries running on it (it is deleted only when idle). */
+interface BlockEntry {
+  block: BlockReader;
+  reader: ProfileReader;
+  inflight: number;
+  idle: (() => void) | null;
+}
+
+/**
+ * Blocks made redundant by another block: a compacted block whose sources include theirs (at a
+ * higher level). Both exist only if a crash fell between a compaction's rename and the deletion
+ * of its sources; querying both would count profiles twice.
+ */
+export function supersededBlocks(metas: BlockMeta[]): Set<string> {
+  const out = new Set<string>();
+  for (const b of metas) {
+    if (b.compaction.level <= 1) continue;
+    const covers = new Set(b.compaction.sources);
+    for (const a of metas) {
+      if (a === b || a.compaction.level >= b.compaction.level) continue;
+      if (a.compaction.sources.every((src) => covers.has(src))) out.add(a.ulid);
+    }
+  }
+  return out;
+}
+
 function newLiveHead(startSegment: number): LiveHead {
   const head = new Head();
   return { head, reader: new HeadReader(head), createdAt: Date.now(), inflight: 0, drained: null, startSegment, endSegment: Infinity };
@@ -55,7 +82,7 @@ export class TenantDB {
   private live: LiveHead = newLiveHead(1);
   /** Heads being written out: still queried until their block is open. */
   private flushing: LiveHead[] = [];
-  private blocks: { block: BlockReader; reader: ProfileReader }[] = [];
+  private blocks: BlockEntry[] = [];
   private cutting: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -102,6 +129,13 @@ export class TenantDB {
         stats.quarantined++;
       }
     }
+    const superseded = supersededBlocks(blocks.map((b) => b.meta));
+    for (const b of blocks.filter((x) => superseded.has(x.meta.ulid))) {
+      log(`tenant ${dir}: removing block ${b.meta.ulid}: a compacted block already holds its profiles`);
+      b.close();
+      rmSync(b.dir, { recursive: true, force: true });
+    }
+    blocks.splice(0, blocks.length, ...blocks.filter((x) => !superseded.has(x.meta.ulid)));
     stats.blocks = blocks.length;
 
     const wal = await WAL.open(join(dir, "wal"), { fsync: opts.walFsync, segmentBytes: opts.walSegmentBytes, log });
@@ -156,22 +190,71 @@ export class TenantDB {
   }
 
   /** Adds a block to the queried set; one that fails to read is moved aside as `<ULID>.corrupt`. */
-  private addBlock(block: BlockReader) {
-    const entry = {
-      block,
-      reader: quarantinable(block, (e) => {
-        this.log(`tenant ${this.dir}: block ${block.meta.ulid} failed to read and is quarantined as ${block.meta.ulid}.corrupt: ${e instanceof Error ? e.message : e}`);
-        this.blocks = this.blocks.filter((b) => b !== entry);
-        block.close();
-        const path = join(this.blocksDir, block.meta.ulid);
-        try {
-          renameSync(path, `${path}.corrupt`);
-        } catch (err) {
-          this.log(`tenant ${this.dir}: could not move ${path} aside: ${err instanceof Error ? err.message : err}`);
-        }
-      }),
+  private addBlock(block: BlockReader): BlockEntry {
+    const entry: BlockEntry = { block, reader: block, inflight: 0, idle: null };
+    const guarded = quarantinable(block, (e) => {
+      this.log(`tenant ${this.dir}: block ${block.meta.ulid} failed to read and is quarantined as ${block.meta.ulid}.corrupt: ${e instanceof Error ? e.message : e}`);
+      void this.retire([entry], (path) => renameSync(path, `${path}.corrupt`));
+    });
+    // Count queries in flight so a block is closed and deleted only once nothing reads it.
+    const track = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+      entry.inflight++;
+      try {
+        return await fn(...a);
+      } finally {
+        if (--entry.inflight === 0 && entry.idle) entry.idle();
+      }
+    };
+    entry.reader = {
+      profileTypes: track(guarded.profileTypes),
+      labelNames: track(guarded.labelNames),
+      labelValues: track(guarded.labelValues),
+      series: track(guarded.series),
+      selectMergeTree: track(guarded.selectMergeTree),
+      selectMergeProfile: track(guarded.selectMergeProfile),
+      selectSeries: track(guarded.selectSeries),
     };
     this.blocks.push(entry);
+    return entry;
+  }
+
+  /** Metas of the blocks currently served. */
+  blockMetas(): BlockMeta[] {
+    return this.blocks.map((b) => b.block.meta);
+  }
+
+  /**
+   * Takes blocks out of the queried set, waits for the queries reading them, closes them and
+   * disposes of their directories (deleted by default).
+   */
+  private async retire(entries: BlockEntry[], dispose: (path: string) => void = (path) => rmSync(path, { recursive: true, force: true })) {
+    const gone = new Set(entries);
+    this.blocks = this.blocks.filter((b) => !gone.has(b));
+    for (const e of entries) {
+      if (e.inflight > 0) await new Promise<void>((resolve) => (e.idle = resolve));
+      e.block.close();
+      try {
+        dispose(e.block.dir);
+      } catch (err) {
+        this.log(`tenant ${this.dir}: could not dispose of block ${e.block.meta.ulid}: ${err instanceof Error ? err.message : err}`);
+      }
+    }
+  }
+
+  /** Deletes blocks by ULID (retention); queries already reading them finish first. */
+  async deleteBlocks(ulids: string[]): Promise<void> {
+    const set = new Set(ulids);
+    await this.retire(this.blocks.filter((b) => set.has(b.block.meta.ulid)));
+  }
+
+  /**
+   * Serves the block at `newDir` in place of the blocks `replaced` (a compaction or a rewrite):
+   * the swap is one step for queries; the old directories are deleted once nothing reads them.
+   */
+  async replaceBlocks(replaced: string[], newDir: string | null): Promise<void> {
+    if (newDir) this.addBlock(await BlockReader.open(newDir));
+    const set = new Set(replaced);
+    await this.retire(this.blocks.filter((b) => set.has(b.block.meta.ulid)));
   }
 
   /**
