@@ -4,10 +4,12 @@
 import type { Hono } from "hono";
 import pkg from "../package.json" with { type: "json" };
 import type { Config } from "./config.ts";
+import { createCompactor } from "./compactor.ts";
 import { createDistributor } from "./distributor.ts";
 import { createHttpApp } from "./http.ts";
 import { createIngester, type ReplayStats } from "./ingester.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { openOverrides } from "./overrides.ts";
 import { createQuerier } from "./querier.ts";
 
 export interface App {
@@ -35,6 +37,8 @@ export async function createApp(config: Config, log: (msg: string) => void = con
   metrics.headBytes.setCollector((g) => {
     for (const [tenant, st] of ingester.stats()) g.set({ tenant }, st.bytes);
   });
+  const settings = openOverrides(config, log);
+  const compactor = createCompactor({ config, tenants: () => ingester.tenantDBs(), settings, log });
   const distributor = createDistributor({ ingester, limits: config.limits, metrics });
   const querier = createQuerier({
     readers: (tenants) => tenants.flatMap((t) => ingester.readers(t)),
@@ -54,6 +58,8 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     metrics,
     replay: ingester.replay,
     async close() {
+      await compactor.close();
+      settings.close();
       await ingester.flush();
       await ingester.close();
     },

@@ -57,6 +57,13 @@ describe("defaults", () => {
     expect(c.log.level).toBe("info");
   });
 
+  test("storage upkeep defaults", () => {
+    const c = defaultConfig();
+    expect(c.retention).toEqual({ period: 30 * 86_400_000, maxBytes: 0, minFreeDisk: 1024 ** 3, interval: 60_000 });
+    expect(c.compactor).toEqual({ enabled: true, interval: 60_000, blockRanges: [2, 12, 24].map((h) => h * 3_600_000) });
+    expect(c.overridesFile).toBeUndefined();
+  });
+
   test("each call returns a fresh object", () => {
     const a = defaultConfig();
     a.server.port = 1;
@@ -264,7 +271,9 @@ describe("YAML file", () => {
   test("unknown keys name the key and list the valid ones at that level", () => {
     const top = errorOf(["--config", yamlFile("data_dri: x\n")]);
     expect(top).toContain('unknown key "data_dri" at the top level');
-    expect(top).toContain("valid keys: server, data_dir, multitenancy, ingester, limits, log");
+    expect(top).toContain(
+      "valid keys: server, data_dir, multitenancy, overrides_file, ingester, compactor, retention, limits, log",
+    );
     const nested = errorOf(["--config", yamlFile("server:\n  prot: 1\n")]);
     expect(nested).toContain('unknown key "prot" at server; valid keys: host, port, grpc_port');
     expect(errorOf(["--config", yamlFile("dataDir: x\n")])).toContain("did you mean data_dir?");
@@ -305,6 +314,104 @@ describe("rules across keys", () => {
   test("gRPC and HTTP need different ports", () => {
     expect(errorOf(["--grpc-port=4040"])).toContain("different ports");
     expect(loadConfig(["--grpc-port=0", "--port=0"], {}).server.grpcPort).toBe(0);
+  });
+});
+
+describe("retention and compaction", () => {
+  test("--retention and --retention-max-bytes, and their long forms", () => {
+    const c = loadConfig(["--retention", "7d", "--retention-max-bytes=10GiB", "--min-free-disk", "5GB"], {});
+    expect(c.retention.period).toBe(7 * 86_400_000);
+    expect(c.retention.maxBytes).toBe(10 * 1024 ** 3);
+    expect(c.retention.minFreeDisk).toBe(5e9);
+    const d = loadConfig(["--retention.period=0", "--retention.max-bytes=1MiB", "--retention.min-free-disk=0"], {});
+    expect(d.retention).toMatchObject({ period: 0, maxBytes: 1024 ** 2, minFreeDisk: 0 });
+  });
+
+  test("environment, short and generic", () => {
+    const c = loadConfig([], {
+      HEARTH_RETENTION: "14d",
+      HEARTH_RETENTION_MAX_BYTES: "2GiB",
+      HEARTH_MIN_FREE_DISK: "512MiB",
+      HEARTH_RETENTION_INTERVAL: "5m",
+      HEARTH_COMPACTOR_ENABLED: "false",
+      HEARTH_COMPACTOR_BLOCK_RANGES: "1h, 4h,1d",
+      HEARTH_OVERRIDES: "/etc/hearth/overrides.yaml",
+    });
+    expect(c.retention).toEqual({
+      period: 14 * 86_400_000,
+      maxBytes: 2 * 1024 ** 3,
+      minFreeDisk: 512 * 1024 ** 2,
+      interval: 300_000,
+    });
+    expect(c.compactor.enabled).toBe(false);
+    expect(c.compactor.blockRanges).toEqual([1, 4, 24].map((h) => h * 3_600_000));
+    expect(c.overridesFile).toBe("/etc/hearth/overrides.yaml");
+    expect(loadConfig([], { HEARTH_RETENTION_PERIOD: "1d", HEARTH_RETENTION: "2d" }).retention.period).toBe(2 * 86_400_000);
+    expect(loadConfig([], { HEARTH_OVERRIDES_FILE: "/o.yaml" }).overridesFile).toBe("/o.yaml");
+  });
+
+  test("YAML sections; block ranges as a list or as text", () => {
+    const file = yamlFile(
+      [
+        "overrides_file: ./overrides.yaml",
+        "compactor:",
+        "  enabled: false",
+        "  interval: 30s",
+        "  block_ranges: [1h, 2h, 8h]",
+        "retention:",
+        "  period: 90d",
+        "  max_bytes: 20GiB",
+        "  min_free_disk: 0",
+      ].join("\n"),
+    );
+    const c = loadConfig(["--config", file], {});
+    expect(c.overridesFile).toBe("./overrides.yaml");
+    expect(c.compactor).toEqual({ enabled: false, interval: 30_000, blockRanges: [1, 2, 8].map((h) => h * 3_600_000) });
+    expect(c.retention).toMatchObject({ period: 90 * 86_400_000, maxBytes: 20 * 1024 ** 3, minFreeDisk: 0 });
+    const text = loadConfig(["--config", yamlFile("compactor:\n  block_ranges: 2h,4h\n")], {});
+    expect(text.compactor.blockRanges).toEqual([2 * 3_600_000, 4 * 3_600_000]);
+    const one = loadConfig(["--compactor.block-ranges=3h"], {});
+    expect(one.compactor.blockRanges).toEqual([3 * 3_600_000]);
+  });
+
+  test("bad block ranges say what is wrong", () => {
+    expect(errorOf(["--compactor.block-ranges=2h,12h,10h"])).toContain("10h does not follow 12h");
+    expect(errorOf(["--compactor.block-ranges=2h,3h"])).toContain("3h does not follow 2h");
+    expect(errorOf(["--compactor.block-ranges=2h,2h"])).toContain("does not follow");
+    expect(errorOf(["--compactor.block-ranges=2h,,4h"])).toContain("--compactor.block-ranges: invalid value");
+    expect(errorOf(["--compactor.block-ranges=0,2h"])).toContain("at least");
+    expect(errorOf(["--compactor.block-ranges", " "])).toContain("expected a list of durations");
+    expect(errorOf(["--config", yamlFile("compactor: {block_ranges: []}")])).toContain("expected a list of durations");
+    expect(errorOf(["--config", yamlFile("compactor: {block_ranges: [7200]}")])).toContain("unit");
+    expect(errorOf(["--config", yamlFile("compactor: {block_ranges: {a: 1h}}")])).toContain("expected a list");
+  });
+
+  test("the first level must be a whole number of head spans, unless the compactor is off", () => {
+    expect(errorOf(["--ingester.max-block-duration=45m"])).toBe(
+      "compactor.block_ranges starts with 2h, which is not a multiple of ingester.max_block_duration (45m)",
+    );
+    expect(loadConfig(["--ingester.max-block-duration=45m", "--compactor.enabled=false"], {}).compactor.enabled).toBe(false);
+    expect(loadConfig(["--ingester.max-block-duration=30m"], {}).compactor.blockRanges[0]).toBe(2 * 3_600_000);
+  });
+
+  test("bad retention values name the flag", () => {
+    expect(errorOf(["--retention=30"])).toContain("--retention: invalid value \"30\"");
+    expect(errorOf(["--retention-max-bytes=lots"])).toContain("--retention-max-bytes: invalid value");
+    expect(errorOf(["--retention.interval=0"])).toContain("at least 1s");
+    expect(errorOf(["--compactor.interval=0"])).toContain("at least 1s");
+  });
+
+  test("usage shows the new keys, lists and defaults", () => {
+    const u = usage();
+    expect(u).toContain(
+      "--retention, --retention.period DURATION    [env HEARTH_RETENTION, HEARTH_RETENTION_PERIOD; yaml retention.period]",
+    );
+    expect(u).toContain("--retention-max-bytes, --retention.max-bytes SIZE");
+    expect(u).toContain("--min-free-disk, --retention.min-free-disk SIZE");
+    expect(u).toContain("--overrides, --overrides-file FILE");
+    expect(u).toContain("default 2h,12h,1d");
+    expect(u).toContain("default 30d");
+    expect(u).toContain("default 1GiB");
   });
 });
 

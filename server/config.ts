@@ -44,6 +44,26 @@ export interface LimitsConfig {
   maxFlamegraphNodesMax: number;
 }
 
+/** Per-tenant defaults; an overrides file can change them for single tenants. */
+export interface RetentionConfig {
+  /** Milliseconds of profiles to keep; 0 = forever. */
+  period: number;
+  /** Most bytes of blocks kept per tenant, oldest deleted first; 0 = no cap. */
+  maxBytes: number;
+  /** Delete the oldest blocks (all tenants) while free disk is below this; 0 = off. */
+  minFreeDisk: number;
+  /** Milliseconds between retention and disk-guard passes. */
+  interval: number;
+}
+
+export interface CompactorConfig {
+  enabled: boolean;
+  /** Milliseconds between compaction passes. */
+  interval: number;
+  /** Time ranges (ms) of the block levels, ascending, each a multiple of the one before. */
+  blockRanges: number[];
+}
+
 export interface LogConfig {
   level: LogLevel;
 }
@@ -52,7 +72,11 @@ export interface Config {
   server: ServerConfig;
   dataDir: string;
   multitenancy: boolean;
+  /** YAML file of per-tenant overrides, reloaded when it changes; unset = none. */
+  overridesFile?: string;
   ingester: IngesterConfig;
+  compactor: CompactorConfig;
+  retention: RetentionConfig;
   limits: LimitsConfig;
   log: LogConfig;
 }
@@ -70,11 +94,29 @@ export function defaultConfig(): Config {
     server: { host: "0.0.0.0", port: 4040, grpcPort: undefined },
     dataDir: "./data",
     multitenancy: false,
+    overridesFile: undefined,
     ingester: {
       walFsync: "always",
       walSegmentBytes: 128 * MiB,
       maxBlockDuration: HOUR,
       maxBlockBytes: 64 * MiB,
+    },
+    compactor: {
+      enabled: true,
+      // Planning is a look at block metas in memory, so checking often is free and merges follow
+      // a cut within a minute, keeping the number of open blocks (and query fan-out) small.
+      interval: MINUTE,
+      // Prometheus-style levels up to day-sized blocks: 1h heads merge into 2h, 12h, then 1d.
+      blockRanges: [2 * HOUR, 12 * HOUR, DAY],
+    },
+    retention: {
+      period: 30 * DAY,
+      maxBytes: 0,
+      // Pyroscope's 10 GB floor would make a laptop or small VM delete its profiles as soon as it
+      // starts; 1 GiB still leaves room for the OS, the WAL and a compaction's output.
+      minFreeDisk: GiB,
+      // The disk guard must react before ingest fills the disk; a pass costs a statfs and a sort.
+      interval: MINUTE,
     },
     limits: {
       ingestionBodyLimitBytes: 256 * MiB,
@@ -113,7 +155,7 @@ export class HelpRequested extends Error {
 // ---- values ---------------------------------------------------------------------------------
 
 /** Why a raw value was refused; the caller adds which key and source. */
-class BadValue extends Error {}
+export class BadValue extends Error {}
 
 const durationUnits: Record<string, number> = {
   ms: 1,
@@ -196,7 +238,7 @@ export function formatSize(bytes: number): string {
 }
 
 /** One config key: how to read it from YAML/env/flag text, and how to show it in --help. */
-class Field<V> {
+export class Field<V> {
   constructor(
     readonly type: string, // placeholder in --help, e.g. N, DURATION
     readonly help: string,
@@ -243,22 +285,46 @@ function optional<V>(f: Field<V>): Field<V | undefined> {
   return new Field<V | undefined>(f.type, f.help, f.parse, (v) => (v === undefined ? "unset" : f.format(v)), true);
 }
 
-function duration(help: string, min = 0): Field<number> {
+/** A duration value: "30s", "1h30m", "7d" or 0; bare YAML numbers other than 0 are refused. */
+function durationValue(raw: unknown, min: number): number {
+  // A bare YAML number other than 0 is ambiguous (seconds? ms?), so it must carry a unit.
+  const ms = raw === 0 ? 0 : typeof raw === "string" ? parseDuration(raw) : NaN;
+  if (Number.isNaN(ms)) throw new BadValue("expected a duration with a unit, such as 30s, 1h or 7d");
+  if (ms < min) throw new BadValue(`must be at least ${formatDuration(min)}`);
+  return ms;
+}
+
+export function duration(help: string, min = 0): Field<number> {
+  return new Field("DURATION", help, (raw) => durationValue(raw, min), formatDuration);
+}
+
+/**
+ * Ascending durations, each a multiple of the one before (so a window of one level is made of
+ * whole windows of the level below): a YAML list, or comma-separated text from env and flags.
+ */
+function durationLevels(help: string): Field<number[]> {
   return new Field(
-    "DURATION",
+    "DURATIONS",
     help,
     (raw) => {
-      // A bare YAML number other than 0 is ambiguous (seconds? ms?), so it must carry a unit.
-      const ms = raw === 0 ? 0 : typeof raw === "string" ? parseDuration(raw) : NaN;
-      if (Number.isNaN(ms)) throw new BadValue("expected a duration with a unit, such as 30s, 1h or 7d");
-      if (ms < min) throw new BadValue(`must be at least ${formatDuration(min)}`);
-      return ms;
+      const items = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split(",") : null;
+      if (!items || items.length === 0 || (typeof raw === "string" && raw.trim() === "")) {
+        throw new BadValue("expected a list of durations such as 2h,12h,24h");
+      }
+      const out = items.map((x) => durationValue(typeof x === "string" ? x.trim() : x, 1));
+      for (let i = 1; i < out.length; i++) {
+        if (out[i]! <= out[i - 1]! || out[i]! % out[i - 1]! !== 0) {
+          const [prev, cur] = [formatDuration(out[i - 1]!), formatDuration(out[i]!)];
+          throw new BadValue(`each duration must be a larger multiple of the one before; ${cur} does not follow ${prev}`);
+        }
+      }
+      return out;
     },
-    formatDuration,
+    (v) => v.map(formatDuration).join(","),
   );
 }
 
-function size(help: string, min = 0): Field<number> {
+export function size(help: string, min = 0): Field<number> {
   return new Field(
     "SIZE",
     help,
@@ -290,8 +356,17 @@ function oneOf<const T extends string>(help: string, values: readonly T[]): Fiel
 
 // ---- the schema -----------------------------------------------------------------------------
 
-/** Mirrors Config: a Field per leaf, a nested Spec per section. The compiler checks it is complete. */
-type Spec<T> = { [K in keyof T]-?: NonNullable<T[K]> extends object ? Spec<NonNullable<T[K]>> : Field<T[K]> };
+/**
+ * Mirrors Config: a Field per leaf (lists are leaves too), a nested Spec per section. The compiler
+ * checks it is complete.
+ */
+type Spec<T> = {
+  [K in keyof T]-?: NonNullable<T[K]> extends readonly unknown[]
+    ? Field<T[K]>
+    : NonNullable<T[K]> extends object
+      ? Spec<NonNullable<T[K]>>
+      : Field<T[K]>;
+};
 
 const spec: Spec<Config> = {
   server: {
@@ -301,6 +376,7 @@ const spec: Spec<Config> = {
   },
   dataDir: str("directory for WAL, blocks and catalog", "DIR"),
   multitenancy: bool("honour X-Scope-OrgID; when off every request is tenant \"anonymous\""),
+  overridesFile: optional(str("YAML file of per-tenant overrides (retention), reloaded when it changes", "FILE")),
   ingester: {
     walFsync: oneOf("always: fsync the WAL before acknowledging a push; none: leave it to the OS", [
       "always",
@@ -309,6 +385,17 @@ const spec: Spec<Config> = {
     walSegmentBytes: size("WAL segment size before starting a new segment", 64 * KiB),
     maxBlockDuration: duration("cut the head into a block once it spans this long", SECOND),
     maxBlockBytes: size("cut the head into a block once it holds this much in memory", MiB),
+  },
+  compactor: {
+    enabled: bool("merge small blocks into larger ones, level by level"),
+    interval: duration("how often to look for blocks to merge", SECOND),
+    blockRanges: durationLevels("time span of each compaction level, ascending, each a multiple of the one before"),
+  },
+  retention: {
+    period: duration("delete profiles older than this, per tenant (0 = keep forever)"),
+    maxBytes: size("most bytes of blocks kept per tenant, the oldest deleted first (0 = no cap)"),
+    minFreeDisk: size("delete the oldest blocks of any tenant while the data directory's disk has less free (0 = off)"),
+    interval: duration("how often retention and the free-disk guard run", SECOND),
   },
   limits: {
     ingestionBodyLimitBytes: size("largest ingest request body, after decompression (0 = off)"),
@@ -338,6 +425,10 @@ const aliases: { flag: string; env?: string; path: string[] }[] = [
   { flag: "--port", env: "HEARTH_PORT", path: ["server", "port"] },
   { flag: "--grpc-port", env: "HEARTH_GRPC_PORT", path: ["server", "grpcPort"] },
   { flag: "--log-level", path: ["log", "level"] }, // HEARTH_LOG_LEVEL is already the generic name
+  { flag: "--retention", env: "HEARTH_RETENTION", path: ["retention", "period"] },
+  { flag: "--retention-max-bytes", path: ["retention", "maxBytes"] }, // env: HEARTH_RETENTION_MAX_BYTES already
+  { flag: "--min-free-disk", env: "HEARTH_MIN_FREE_DISK", path: ["retention", "minFreeDisk"] },
+  { flag: "--overrides", env: "HEARTH_OVERRIDES", path: ["overridesFile"] },
 ];
 
 // ---- naming and walking ---------------------------------------------------------------------
@@ -540,6 +631,16 @@ function validate(cfg: Config): void {
         `limits.max_flamegraph_nodes_max (${l.maxFlamegraphNodesMax})`,
     );
   }
+  const c = cfg.compactor;
+  const first = c.blockRanges[0]!;
+  if (c.enabled && first % cfg.ingester.maxBlockDuration !== 0) {
+    // Heads are cut every max_block_duration; a first level that is not a whole number of them
+    // would leave blocks straddling its windows, unmergeable.
+    throw new ConfigError(
+      `compactor.block_ranges starts with ${formatDuration(first)}, which is not a multiple of ` +
+        `ingester.max_block_duration (${formatDuration(cfg.ingester.maxBlockDuration)})`,
+    );
+  }
   const s = cfg.server;
   if (s.grpcPort !== undefined && s.grpcPort !== 0 && s.grpcPort === s.port) {
     throw new ConfigError(`server.grpc_port and server.port are both ${s.port}; they need different ports`);
@@ -579,6 +680,7 @@ export function usage(): string {
     "HEARTH_CONFIG; keys in snake_case, e.g. data_dir, server: {port}), the environment, then flags.",
     "Booleans as flags: --multitenancy, --multitenancy=false or --no-multitenancy.",
     "Durations: 500ms, 30s, 15m, 1h, 1h30m, 7d. Sizes: 4MiB, 256MB, 512KiB or plain bytes.",
+    "Lists: comma-separated in flags and env (2h,12h,24h), a YAML list in the file.",
     "",
     "  --config FILE    [env HEARTH_CONFIG]",
     "      YAML config file",

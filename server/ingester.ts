@@ -30,6 +30,8 @@ export interface Ingester {
   /** Cuts every head into a block and answers once they are durable. */
   flush(): Promise<void>;
   readers(tenant: string): ProfileReader[];
+  /** Each tenant's storage, for the compactor. */
+  tenantDBs(): Map<string, TenantDB>;
   stats(): Map<string, HeadStats & { blocks: number }>;
   close(): Promise<void>;
 }
@@ -101,6 +103,9 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
     },
     readers(tenant) {
       return tenants.get(tenant)?.readers() ?? [];
+    },
+    tenantDBs() {
+      return tenants;
     },
     stats() {
       const out = new Map<string, HeadStats & { blocks: number }>();

@@ -122,3 +122,51 @@ describe("blocks", () => {
     }
   });
 });
+
+describe("retention", () => {
+  test("blocks older than --retention are deleted and free the disk; newer ones stay", async () => {
+    const dataDir = tempDir();
+    try {
+      const s = await startServer({ dataDir, args: ["--retention", "1h", "--retention.interval", "1s"] });
+      try {
+        await ingest(s, 1); // the fixtures' own timestamps: years old
+        await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+        const [old] = blocksOf(dataDir);
+        const r = await fetch(`${s.url}/ingest?name=${encodeURIComponent("fresh-app.cpu")}&from=now-1m`, { method: "POST", body: "main;work 42\n" });
+        expect(r.status).toBe(200);
+        await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+        expect(blocksOf(dataDir).length).toBe(2);
+        const deadline = Date.now() + 10_000;
+        while (blocksOf(dataDir).includes(old) && Date.now() < deadline) await Bun.sleep(100);
+        expect(blocksOf(dataDir)).not.toContain(old);
+        expect(blocksOf(dataDir).length).toBe(1);
+        expect(s.output()).toContain(`deleting block ${old} (retention: age)`);
+        expect(await total(s, svc("cpu.pb.gz", 1), CPU)).toBe(0);
+        expect(await total(s, "fresh-app", "process_cpu:cpu:nanoseconds:cpu:nanoseconds")).toBe(42 * 1e7);
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      removeDir(dataDir);
+    }
+  });
+
+  test("--retention-max-bytes keeps the newest blocks under the cap", async () => {
+    const dataDir = tempDir();
+    try {
+      const s = await startServer({ dataDir, args: ["--retention-max-bytes", "1", "--retention.interval", "1s"] });
+      try {
+        await ingest(s, 1);
+        await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+        const deadline = Date.now() + 10_000;
+        while (blocksOf(dataDir).length > 0 && Date.now() < deadline) await Bun.sleep(100);
+        expect(blocksOf(dataDir)).toEqual([]);
+        expect(s.output()).toContain("(retention: size)");
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      removeDir(dataDir);
+    }
+  });
+});

@@ -41,7 +41,10 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const port = await freePort();
   const dataDir = opts.dataDir ?? tempDir();
   let out = "";
-  const proc = Bun.spawn([process.execPath, join(ROOT, "server/main.ts"), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir, ...(opts.args ?? [])], {
+  // The fixtures keep their original (years-old) timestamps, so retention and the free-disk guard
+  // are off unless a test turns them on.
+  const defaults = ["--retention", "0", "--min-free-disk", "0"];
+  const proc = Bun.spawn([process.execPath, join(ROOT, "server/main.ts"), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir, ...defaults, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdout: "pipe",
