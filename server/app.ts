@@ -1,5 +1,5 @@
-// Composition root: opens storage, then builds the roles in flow order (ingester → distributor →
-// querier) and the HTTP app; closes them in reverse.
+// Composition root: opens storage, then builds the roles in flow order (ingester → compactor →
+// store-gateway → distributor → querier) and the HTTP app; closes them in reverse.
 
 import type { Hono } from "hono";
 import pkg from "../package.json" with { type: "json" };
@@ -7,10 +7,11 @@ import type { Config } from "./config.ts";
 import { createCompactor } from "./compactor.ts";
 import { createDistributor } from "./distributor.ts";
 import { createHttpApp } from "./http.ts";
-import { createIngester, type ReplayStats } from "./ingester.ts";
+import { createIngester, createReadOnlyIngester, type ReplayStats } from "./ingester.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { openOverrides } from "./overrides.ts";
 import { createQuerier } from "./querier.ts";
+import { createStoreGateway, type StoreGatewayRole } from "./store-gateway.ts";
 
 export interface App {
   http: Hono;
@@ -21,7 +22,9 @@ export interface App {
 
 export async function createApp(config: Config, log: (msg: string) => void = console.log): Promise<App> {
   const metrics = createMetrics();
-  const ingester = await createIngester(
+  const readOnly = config.storage.readOnly;
+  if (readOnly && config.storage.backend === "none") throw new Error("storage.read_only needs a bucket (storage.backend s3 or filesystem)");
+  const ingester = readOnly ? createReadOnlyIngester() : await createIngester(
     {
       dataDir: config.dataDir,
       walFsync: config.ingester.walFsync,
@@ -39,9 +42,18 @@ export async function createApp(config: Config, log: (msg: string) => void = con
   });
   const settings = openOverrides(config, log);
   const compactor = createCompactor({ config, tenants: () => ingester.tenantDBs(), settings, log });
+  let gateway: StoreGatewayRole | null = null;
+  if (config.storage.backend !== "none") {
+    gateway = await createStoreGateway({ config, tenants: readOnly ? undefined : () => ingester.tenantDBs(), settings, log });
+    const g = gateway;
+    metrics.registry.gauge({ name: "hearth_bucket_upload_lag_seconds", help: "Age of the oldest finished block not yet uploaded to the bucket.", collect: (m) => m.set({}, g.stats().uploadLagMs / 1000) });
+    metrics.registry.gauge({ name: "hearth_bucket_upload_errors", help: "Block uploads that failed since start (each is retried).", collect: (m) => m.set({}, g.stats().uploadErrors) });
+    metrics.registry.gauge({ name: "hearth_bucket_uploaded_blocks", help: "Blocks uploaded to the bucket since start.", collect: (m) => m.set({}, g.stats().uploadedBlocks) });
+    metrics.registry.gauge({ name: "hearth_bucket_cache_bytes", help: "Bytes of bucket blocks cached locally.", collect: (m) => m.set({}, g.stats().cacheBytes) });
+  }
   const distributor = createDistributor({ ingester, limits: config.limits, metrics });
   const querier = createQuerier({
-    readers: (tenants) => tenants.flatMap((t) => ingester.readers(t)),
+    readers: (tenants) => tenants.flatMap((t) => [...ingester.readers(t), ...(gateway?.readers(t, ingester.tenantDBs().get(t)) ?? [])]),
     limits: config.limits,
   });
   const http = createHttpApp({
@@ -59,8 +71,10 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     replay: ingester.replay,
     async close() {
       await compactor.close();
-      settings.close();
       await ingester.flush();
+      // After the flush, so the blocks just cut are uploaded before the process goes.
+      await gateway?.close();
+      settings.close();
       await ingester.close();
     },
   };

@@ -64,6 +64,33 @@ export interface CompactorConfig {
   blockRanges: number[];
 }
 
+/** Optional object storage for finished blocks; backend "none" keeps everything local. */
+export interface StorageConfig {
+  backend: "none" | "s3" | "filesystem";
+  /** Key prefix inside the bucket (a folder), "" for the bucket's root. */
+  prefix: string;
+  s3: {
+    endpoint: string;
+    region: string;
+    bucket: string;
+    /** false = path-style URLs (MinIO, Garage, s3rver, most self-hosted stores). */
+    virtualHostedStyle: boolean;
+    /** Usually from the environment (AWS_ACCESS_KEY_ID / S3_ACCESS_KEY_ID …); set here only if you must. */
+    accessKeyId?: string;
+    secretAccessKey?: string;
+  };
+  filesystem: { dir: string };
+  /** Where blocks read back from the bucket are cached, and how big the cache may grow. */
+  cacheDir: string;
+  cacheMaxBytes: number;
+  /** How often finished blocks are uploaded and the bucket's block list is refreshed. */
+  syncInterval: number;
+  /** Local copies of uploaded blocks are deleted once older than this (0 = keep them). */
+  localRetention: number;
+  /** Serve queries from the bucket only: no ingest, no WAL, no uploads. */
+  readOnly: boolean;
+}
+
 export interface LogConfig {
   level: LogLevel;
 }
@@ -78,6 +105,7 @@ export interface Config {
   compactor: CompactorConfig;
   retention: RetentionConfig;
   limits: LimitsConfig;
+  storage: StorageConfig;
   log: LogConfig;
 }
 
@@ -134,6 +162,18 @@ export function defaultConfig(): Config {
       maxQueryLength: DAY,
       maxFlamegraphNodesDefault: 8192,
       maxFlamegraphNodesMax: 1048576,
+    },
+    storage: {
+      backend: "none",
+      prefix: "",
+      s3: { endpoint: "", region: "us-east-1", bucket: "", virtualHostedStyle: false, accessKeyId: undefined, secretAccessKey: undefined },
+      filesystem: { dir: "" },
+      cacheDir: "",
+      cacheMaxBytes: 2 * GiB,
+      syncInterval: MINUTE,
+      // Pyroscope keeps uploaded blocks locally for 4 h; recent data is what people query most.
+      localRetention: 4 * HOUR,
+      readOnly: false,
     },
     log: { level: "info" },
   };
@@ -414,6 +454,26 @@ const spec: Spec<Config> = {
     maxFlamegraphNodesDefault: int("flamegraph nodes when a query asks for 0", 1),
     maxFlamegraphNodesMax: int("most flamegraph nodes a query may ask for", 1),
   },
+  storage: {
+    backend: oneOf("object storage for finished blocks: none, s3 (any S3-compatible store) or filesystem", ["none", "s3", "filesystem"] as const),
+    prefix: str("key prefix (folder) inside the bucket", "PREFIX"),
+    s3: {
+      endpoint: str("S3 endpoint URL, e.g. http://minio:9000", "URL"),
+      region: str("S3 region", "REGION"),
+      bucket: str("S3 bucket name", "BUCKET"),
+      virtualHostedStyle: bool("virtual-hosted-style URLs (AWS); off = path-style (MinIO, Garage, R2, Ceph)"),
+      accessKeyId: optional(str("access key id (default: AWS_ACCESS_KEY_ID / S3_ACCESS_KEY_ID from the environment)", "KEY")),
+      secretAccessKey: optional(str("secret access key (default: AWS_SECRET_ACCESS_KEY / S3_SECRET_ACCESS_KEY from the environment)", "SECRET")),
+    },
+    filesystem: {
+      dir: str("directory used as the bucket with backend filesystem", "DIR"),
+    },
+    cacheDir: str("cache of blocks read back from the bucket (default <data-dir>/bucket-cache)", "DIR"),
+    cacheMaxBytes: size("largest size of that cache", MiB),
+    syncInterval: duration("how often blocks are uploaded and the bucket's block list refreshed", SECOND),
+    localRetention: duration("delete local copies of uploaded blocks older than this (0 = keep)"),
+    readOnly: bool("serve queries from the bucket only: no ingest, no WAL, no uploads"),
+  },
   log: {
     level: oneOf("least severe level logged", ["debug", "info", "warn", "error"] as const),
   },
@@ -429,6 +489,7 @@ const aliases: { flag: string; env?: string; path: string[] }[] = [
   { flag: "--retention-max-bytes", path: ["retention", "maxBytes"] }, // env: HEARTH_RETENTION_MAX_BYTES already
   { flag: "--min-free-disk", env: "HEARTH_MIN_FREE_DISK", path: ["retention", "minFreeDisk"] },
   { flag: "--overrides", env: "HEARTH_OVERRIDES", path: ["overridesFile"] },
+  { flag: "--read-only", path: ["storage", "readOnly"] },
 ];
 
 // ---- naming and walking ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import type { ProfileReader } from "../storage/head/read.ts";
 import type { Labels } from "../storage/model/labels.ts";
 import type { Profile } from "../storage/model/profile.ts";
 import { TenantDB, tenantDirs } from "../storage/tenant-db.ts";
+import { ApiError } from "./errors.ts";
 
 export interface IngestItem {
   labels: Labels;
@@ -118,5 +119,24 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
       await Promise.all([...opening.values()]);
       for (const db of tenants.values()) await db.close();
     },
+  };
+}
+
+/**
+ * The ingester of a read-only process (storage.read_only): it holds nothing and refuses writes
+ * with a clear error, so such a process only serves what the bucket holds.
+ */
+export function createReadOnlyIngester(): Ingester & { replay: ReplayStats } {
+  const empty = new Map<string, TenantDB>();
+  return {
+    replay: { tenants: 0, records: 0, bytes: 0, blocks: 0, quarantined: 0, ms: 0 },
+    async push() {
+      throw new ApiError("permission_denied", "this Hearth is read-only (storage.read_only): send profiles to the instance that writes the bucket");
+    },
+    async flush() {},
+    readers: () => [],
+    tenantDBs: () => empty,
+    stats: () => new Map(),
+    async close() {},
   };
 }

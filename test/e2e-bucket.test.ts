@@ -1,0 +1,82 @@
+// End to end with object storage: a writer ships its blocks to a real S3-compatible server
+// (s3rver), and a second, read-only process on the same bucket answers the same queries.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { FIXTURES, readPprof, sumColumn } from "./helpers/pprof-oracle.ts";
+import { S3rver } from "./helpers/s3rver.ts";
+import { removeDir, startServer, tempDir, type RunningServer } from "./helpers/server.ts";
+
+const CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+const FILES: [string, string, number][] = [
+  ["cpu.pb.gz", CPU, 1],
+  ["profile_java", CPU, 0],
+  ["heap", "memory:inuse_space:bytes:space:bytes", 3],
+];
+const svc = (f: string) => `bkt-${f.replace(/[^a-z0-9]/gi, "-")}`;
+
+async function query(s: RunningServer, service: string, type: string) {
+  const r = await fetch(`${s.url}/querier.v1.QuerierService/SelectMergeStacktraces`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ profileTypeID: type, labelSelector: `{service_name="${service}"}`, start: 1000, end: Date.now() + 3600_000 }),
+  });
+  expect(r.status).toBe(200);
+  return (await r.json()).flamegraph;
+}
+
+describe("bucket", () => {
+  let s3: S3rver;
+  let s3dir: string;
+  let writer: RunningServer;
+  const env = { S3_ACCESS_KEY_ID: "S3RVER", S3_SECRET_ACCESS_KEY: "S3RVER" };
+  const bucketArgs = () => ["--storage.backend", "s3", "--storage.s3.endpoint", s3.endpoint, "--storage.s3.bucket", "hearth", "--storage.prefix", "profiles", "--storage.sync-interval", "1s"];
+
+  beforeAll(async () => {
+    s3dir = tempDir("hearth-s3-");
+    s3 = await S3rver.start(s3dir);
+    await s3.createBucket("hearth");
+    writer = await startServer({ args: bucketArgs(), env });
+  });
+  afterAll(async () => {
+    if (writer?.proc.exitCode === null) await writer.stop();
+    if (writer) removeDir(writer.dataDir);
+    await s3?.kill();
+    removeDir(s3dir);
+  });
+
+  test("finished blocks are uploaded; a read-only process on the bucket answers the same queries", async () => {
+    for (const [f] of FILES) {
+      const r = await fetch(`${writer.url}/ingest?format=pprof&name=${svc(f)}`, { method: "POST", body: readFileSync(FIXTURES + "pprof/" + f) });
+      expect(r.status).toBe(200);
+    }
+    expect((await fetch(`${writer.url}/ingester/flush`, { method: "POST" })).status).toBe(200);
+    const deadline = Date.now() + 20_000;
+    let uploaded = 0;
+    while (Date.now() < deadline) {
+      const m = await (await fetch(`${writer.url}/metrics`)).text();
+      uploaded = Number(/^hearth_bucket_uploaded_blocks (\d+)/m.exec(m)?.[1] ?? 0);
+      if (uploaded >= 1) break;
+      await Bun.sleep(200);
+    }
+    expect(uploaded).toBe(1);
+    expect(await (await fetch(`${writer.url}/metrics`)).text()).toMatch(/^hearth_bucket_upload_lag_seconds 0$/m);
+
+    const reader = await startServer({ args: [...bucketArgs(), "--read-only"], env });
+    try {
+      for (const [f, type, idx] of FILES) {
+        const want = await query(writer, svc(f), type);
+        const got = await query(reader, svc(f), type);
+        expect(Number(got.total), f).toBe(sumColumn(readPprof(FIXTURES + "pprof/" + f), idx));
+        expect(got).toEqual(want);
+      }
+      // The reader refuses writes with a clear error.
+      const w = await fetch(`${reader.url}/ingest?format=pprof&name=nope`, { method: "POST", body: readFileSync(FIXTURES + "pprof/cpu.pb.gz") });
+      expect(w.status).toBe(403);
+      expect((await w.json()).message).toContain("read-only");
+    } finally {
+      await reader.stop();
+      removeDir(reader.dataDir);
+    }
+  });
+});
