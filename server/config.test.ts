@@ -272,7 +272,7 @@ describe("YAML file", () => {
     const top = errorOf(["--config", yamlFile("data_dri: x\n")]);
     expect(top).toContain('unknown key "data_dri" at the top level');
     expect(top).toContain(
-      "valid keys: server, data_dir, multitenancy, overrides_file, ingester, compactor, retention, limits, log",
+      "valid keys: server, data_dir, multitenancy, overrides_file, ingester, compactor, retention, limits, storage, log",
     );
     const nested = errorOf(["--config", yamlFile("server:\n  prot: 1\n")]);
     expect(nested).toContain('unknown key "prot" at server; valid keys: host, port, grpc_port');
