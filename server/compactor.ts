@@ -1,7 +1,10 @@
 // The compactor role: on a timer, enforces retention per tenant (age and size, with per-tenant
 // overrides) and the free-disk guard across tenants, and merges small blocks into larger ones.
 
+import { join } from "node:path";
+import { compactBlocks, planCompaction } from "../storage/compact.ts";
 import { diskFree } from "../storage/disk.ts";
+import { failpoint } from "../storage/failpoint.ts";
 import { planDiskGuard, planRetention, retentionBlock, type RetentionBlock } from "../storage/retention.ts";
 import type { TenantDB } from "../storage/tenant-db.ts";
 import type { Config } from "./config.ts";
@@ -18,6 +21,8 @@ export interface CompactorDeps {
 export interface Compactor {
   /** One retention + disk-guard pass; returns the ULIDs deleted per tenant. */
   enforceRetention(): Promise<Map<string, string[]>>;
+  /** One compaction pass; returns the ULIDs of the blocks written per tenant. */
+  compact(): Promise<Map<string, string[]>>;
   close(): Promise<void>;
 }
 
@@ -57,19 +62,53 @@ export function createCompactor(deps: CompactorDeps): Compactor {
     return deleted;
   }
 
-  // Passes never overlap: each waits for the one before.
+  // Merges are held in memory while written; this caps one merge near 200 MB.
+  const MAX_MERGE_SAMPLES = 3_000_000;
+
+  async function compact(): Promise<Map<string, string[]>> {
+    const written = new Map<string, string[]>();
+    for (const [tenant, db] of tenants()) {
+      const groups = planCompaction(db.blockMetas(), {
+        ranges: config.compactor.blockRanges,
+        now: now(),
+        // A window is merged once late profiles for it can no longer arrive in a head.
+        minAgeMs: config.ingester.maxBlockDuration,
+        maxSamples: MAX_MERGE_SAMPLES,
+      });
+      for (const group of groups) {
+        if (closed) return written;
+        const ulids = group.map((m) => m.ulid);
+        const meta = await compactBlocks(
+          ulids.map((u) => join(db.blocksDir, u)),
+          db.blocksDir,
+        );
+        failpoint("compaction-before-swap");
+        await db.replaceBlocks(ulids, join(db.blocksDir, meta.ulid));
+        log(`compactor: tenant ${tenant}: merged ${ulids.length} blocks into ${meta.ulid} (level ${meta.compaction.level})`);
+        written.set(tenant, [...(written.get(tenant) ?? []), meta.ulid]);
+      }
+    }
+    return written;
+  }
+
+  // Passes never overlap: each waits for the one before, so retention never deletes a block a
+  // merge is reading (the merge would bring its profiles back).
   const schedule = (fn: () => Promise<unknown>, what: string) => () => {
     if (closed) return;
     running = running.then(fn).catch((e) => log(`compactor: ${what} failed: ${e instanceof Error ? e.message : e}`));
   };
   const retentionTimer = setInterval(schedule(enforceRetention, "retention"), config.retention.interval);
   retentionTimer.unref?.();
+  const compactTimer = config.compactor.enabled ? setInterval(schedule(compact, "compaction"), config.compactor.interval) : null;
+  compactTimer?.unref?.();
 
   return {
     enforceRetention,
+    compact,
     async close() {
       closed = true;
       clearInterval(retentionTimer);
+      if (compactTimer) clearInterval(compactTimer);
       await running;
     },
   };

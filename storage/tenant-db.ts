@@ -252,9 +252,15 @@ export class TenantDB {
    * the swap is one step for queries; the old directories are deleted once nothing reads them.
    */
   async replaceBlocks(replaced: string[], newDir: string | null): Promise<void> {
-    if (newDir) this.addBlock(await BlockReader.open(newDir));
     const set = new Set(replaced);
-    await this.retire(this.blocks.filter((b) => set.has(b.block.meta.ulid)));
+    const old = this.blocks.filter((b) => set.has(b.block.meta.ulid));
+    // A source deleted meanwhile (retention, a corrupt block) must not come back inside the merge.
+    if (old.length !== set.size) {
+      if (newDir) rmSync(newDir, { recursive: true, force: true });
+      throw new Error(`blocks ${replaced.filter((u) => !old.some((b) => b.block.meta.ulid === u)).join(", ")} are no longer served; the merged block is discarded`);
+    }
+    if (newDir) this.addBlock(await BlockReader.open(newDir));
+    await this.retire(old);
   }
 
   /**

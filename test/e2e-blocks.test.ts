@@ -170,3 +170,65 @@ describe("retention", () => {
     }
   });
 });
+
+describe("compaction", () => {
+  const blocks = (dataDir: string) => blocksOf(dataDir).filter((b) => !b.includes("."));
+  // One fixture per round: each block then covers one instant, and all fall in one window (the
+  // three fixtures' timestamps are years apart, so a block of all three fits no window).
+  const [cpu] = FILES;
+  const ingestCpu = async (s: RunningServer, round: number) => {
+    const r = await fetch(`${s.url}/ingest?format=pprof&name=${svc(cpu[0], round)}`, { method: "POST", body: readFileSync(FIXTURES + "pprof/" + cpu[0]) });
+    expect(r.status).toBe(200);
+  };
+  const expectCpuRounds = async (s: RunningServer, rounds: number[]) => {
+    for (const round of rounds) expect(await total(s, svc(cpu[0], round), cpu[1]), `round ${round}`).toBe(sumColumn(readPprof(FIXTURES + "pprof/" + cpu[0]), cpu[2]));
+  };
+
+  test("small blocks of one window are merged into one; answers stay identical", async () => {
+    const dataDir = tempDir();
+    try {
+      const s = await startServer({ dataDir, args: ["--compactor.interval", "1s"] });
+      try {
+        for (const round of [1, 2, 3]) {
+          await ingestCpu(s, round);
+          await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+        }
+        const deadline = Date.now() + 20_000;
+        while (blocks(dataDir).length > 1 && Date.now() < deadline) await Bun.sleep(100);
+        expect(blocks(dataDir).length).toBe(1);
+        const meta = JSON.parse(readFileSync(join(dataDir, "anonymous", "blocks", blocks(dataDir)[0], "meta.json"), "utf8"));
+        expect(meta.compaction.level).toBeGreaterThan(1);
+        expect(meta.compaction.sources.length).toBeGreaterThanOrEqual(3);
+        await expectCpuRounds(s, [1, 2, 3]);
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      removeDir(dataDir);
+    }
+  });
+
+  test("SIGKILL between the merged block's rename and the swap: sources are dropped at start-up, nothing counted twice", async () => {
+    const dataDir = tempDir();
+    try {
+      let s = await startServer({ dataDir, args: ["--compactor.interval", "1s"], env: { HEARTH_FAILPOINT: "compaction-before-swap" } });
+      for (const round of [1, 2]) {
+        await ingestCpu(s, round);
+        await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+      }
+      await s.proc.exited;
+      expect(s.proc.signalCode).toBe("SIGKILL");
+      expect(blocks(dataDir).length).toBe(3); // two sources and the merged block
+      s = await startServer({ dataDir, args: ["--compactor.enabled=false"] });
+      try {
+        expect(blocks(dataDir).length).toBe(1);
+        expect(s.output()).toContain("a compacted block already holds its profiles");
+        await expectCpuRounds(s, [1, 2]);
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      removeDir(dataDir);
+    }
+  });
+});

@@ -165,13 +165,26 @@ export class BlockReader implements ProfileReader {
     return { file, metadata, groupStart };
   }
 
-  /** Series matching `matchers` whose time range meets `r` (the head's rule). */
+  /**
+   * Series matching `matchers` with at least one profile in `r` (the head's rule). Checking the
+   * profiles, not just the series' first and last time, keeps answers the same however the
+   * series' profiles are split into blocks.
+   */
   private select(matchers: Matcher[], r: TimeRange, profileType?: string): IndexSeries[] {
     if (!this.overlaps(r)) return [];
     const all = isAll(r);
-    return this.openIndex().series.filter(
-      (s) => (profileType === undefined || s.profileType === profileType) && (all || (s.maxTime >= r.start && s.minTime <= r.end)) && matchesLabels(matchers, s.labels),
-    );
+    return this.openIndex().series.filter((s) => {
+      if (profileType !== undefined && s.profileType !== profileType) return false;
+      if (!all) {
+        if (s.maxTime < r.start || s.minTime > r.end) return false;
+        if (s.minTime < r.start || s.maxTime > r.end) {
+          const t = this.seriesProfiles(s).timeMs;
+          const i = lowerBound(t, r.start);
+          if (i >= t.length || t[i] > r.end) return false;
+        }
+      }
+      return matchesLabels(matchers, s.labels);
+    });
   }
 
   /**

@@ -144,6 +144,24 @@ export class Head {
     if (timeMs > this.maxTime) this.maxTime = timeMs;
   }
 
+  /** The series of a full label set (sorted, with `__profile_type__`), created if new. */
+  seriesFor(labels: Labels): MemSeries {
+    return this.getOrCreateSeries(labels);
+  }
+
+  /**
+   * Appends one already-interned row to a series: `stacks` are this head's stack ids (distinct,
+   * values non-zero), as a block loaded back for compaction provides them. The arrays are kept.
+   */
+  appendRow(s: MemSeries, timeMs: number, durationNs: number, stacks: Uint32Array, values: Float64Array): void {
+    s.addRow(timeMs, durationNs, stacks, values);
+    this.rows++;
+    this.samples += stacks.length;
+    this.sampleBytes += stacks.length * 12 + 64;
+    if (timeMs < this.minTime) this.minTime = timeMs;
+    if (timeMs > this.maxTime) this.maxTime = timeMs;
+  }
+
   private getOrCreateSeries(ls: Labels): MemSeries {
     const key = labelsKey(ls);
     let s = this.byKey.get(key);

@@ -42,9 +42,16 @@ export interface ProfileReader {
   selectSeries(q: SeriesQuery): Promise<SeriesPoints[]>;
 }
 
+/**
+ * Whether the series has a profile in `r`. Looking at the rows, not just the series' first and
+ * last time, keeps label answers the same however a series' profiles are split into blocks.
+ */
 function inRange(s: MemSeries, r: TimeRange): boolean {
   if (r.start === 0 && r.end === 0) return true;
-  return s.maxTime >= r.start && s.minTime <= r.end;
+  if (s.maxTime < r.start || s.minTime > r.end) return false;
+  if (s.minTime >= r.start && s.maxTime <= r.end) return true;
+  for (const t of s.timeMs) if (t >= r.start && t <= r.end) return true;
+  return false;
 }
 
 function rows(s: MemSeries, r: TimeRange): number[] {

@@ -65,7 +65,7 @@ export class SymbolTable {
    * index (computed for all locations: they are few next to samples). Locations are looked up by a
    * numeric hash and verified field by field, which keeps string building off the ingest path.
    */
-  internLocations(p: Profile): Uint32Array {
+  internLocations(p: Pick<Profile, "mappings" | "functions" | "locations">): Uint32Array {
     const mapIds = new Int32Array(p.mappings.length);
     for (let i = 0; i < p.mappings.length; i++) mapIds[i] = this.internMapping(p.mappings[i]);
     const fnIds = new Int32Array(p.functions.length).fill(-1);
@@ -166,21 +166,26 @@ export class SymbolTable {
   /** Interns the stack given as global location ids, leaf first (pprof order); returns its id. */
   internStack(locs: Uint32Array, from: number, to: number, globalLoc: Uint32Array): number {
     let node = 0;
-    for (let i = to - 1; i >= from; i--) {
-      const loc = globalLoc[locs[i]];
-      const key = node * STACK_KEY_BASE + loc;
-      let next = this.stackIds.get(key);
-      if (next === undefined) {
-        next = this.stackCount++;
-        if (next >= this.stackParent.length) this.growStacks();
-        this.stackParent[next] = node;
-        this.stackLoc[next] = loc;
-        this.stackIds.set(key, next);
-        this.bytes += 40;
-      }
-      node = next;
-    }
+    for (let i = to - 1; i >= from; i--) node = this.internStackNode(node, globalLoc[locs[i]]);
     return node;
+  }
+
+  /**
+   * The stack `loc` called from stack `parent` (0 = the root), added if new. Lets a block's
+   * parent-pointer stack table be interned node by node, parents first, without rebuilding stacks.
+   */
+  internStackNode(parent: number, loc: number): number {
+    const key = parent * STACK_KEY_BASE + loc;
+    let next = this.stackIds.get(key);
+    if (next === undefined) {
+      next = this.stackCount++;
+      if (next >= this.stackParent.length) this.growStacks();
+      this.stackParent[next] = parent;
+      this.stackLoc[next] = loc;
+      this.stackIds.set(key, next);
+      this.bytes += 40;
+    }
+    return next;
   }
 
   private growStacks() {
