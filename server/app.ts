@@ -61,6 +61,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     distributor,
     ingester,
     querier,
+    compactor,
     metrics,
     isReady: () => true,
     version: { version: pkg.version, revision: process.env.HEARTH_REVISION ?? "", branch: "main" },

@@ -2,7 +2,8 @@
 // overrides) and the free-disk guard across tenants, and merges small blocks into larger ones.
 
 import { join } from "node:path";
-import { compactBlocks, planCompaction } from "../storage/compact.ts";
+import { compactBlocks, planCompaction, rewriteWithout } from "../storage/compact.ts";
+import type { Matcher } from "../storage/model/selector.ts";
 import { diskFree } from "../storage/disk.ts";
 import { failpoint } from "../storage/failpoint.ts";
 import { planDiskGuard, planRetention, retentionBlock, type RetentionBlock } from "../storage/retention.ts";
@@ -23,6 +24,11 @@ export interface Compactor {
   enforceRetention(): Promise<Map<string, string[]>>;
   /** One compaction pass; returns the ULIDs of the blocks written per tenant. */
   compact(): Promise<Map<string, string[]>>;
+  /**
+   * Deletes every series of `tenant` matching all `matchers`, in the head and in every block
+   * (blocks are rewritten without them). Runs in the compactor's queue.
+   */
+  deleteSeries(tenant: string, matchers: Matcher[]): Promise<{ series: number; blocksRewritten: number }>;
   close(): Promise<void>;
 }
 
@@ -102,9 +108,34 @@ export function createCompactor(deps: CompactorDeps): Compactor {
   const compactTimer = config.compactor.enabled ? setInterval(schedule(compact, "compaction"), config.compactor.interval) : null;
   compactTimer?.unref?.();
 
+  async function deleteSeriesNow(tenant: string, matchers: Matcher[]) {
+    const db = tenants().get(tenant);
+    if (!db) return { series: 0, blocksRewritten: 0 };
+    // The head's profiles are covered once they are in a block.
+    await db.cut();
+    const all = { start: 0, end: 0 };
+    const seen = new Set<string>();
+    let blocksRewritten = 0;
+    for (const b of db.blockEntries()) {
+      const hit = await b.series(matchers, all);
+      if (hit.length === 0) continue;
+      for (const ls of hit) seen.add(ls.map((l) => `${l.name}=${l.value}`).join(","));
+      const meta = await rewriteWithout(b.dir, db.blocksDir, matchers);
+      await db.replaceBlocks([b.meta.ulid], meta ? join(db.blocksDir, meta.ulid) : null);
+      blocksRewritten++;
+      log(`compactor: tenant ${tenant}: block ${b.meta.ulid} rewritten without ${hit.length} deleted series${meta ? ` as ${meta.ulid}` : " (nothing left)"}`);
+    }
+    return { series: seen.size, blocksRewritten };
+  }
+
   return {
     enforceRetention,
     compact,
+    deleteSeries(tenant, matchers) {
+      const next = running.then(() => deleteSeriesNow(tenant, matchers));
+      running = next.catch(() => {});
+      return next;
+    },
     async close() {
       closed = true;
       clearInterval(retentionTimer);

@@ -8,9 +8,11 @@ import { PusherService } from "./api/gen/push/v1/push_pb.ts";
 import { QuerierService } from "./api/gen/querier/v1/querier_pb.ts";
 import { handleIngest } from "./api/ingest.ts";
 import { handleLabelValues, handleRender } from "./api/render.ts";
+import type { Compactor } from "./compactor.ts";
 import type { Config } from "./config.ts";
 import type { Distributor } from "./distributor.ts";
-import { ApiError, errorResponse, errorStatus, toConnectError } from "./errors.ts";
+import { ApiError, badRequest, errorResponse, errorStatus, toConnectError } from "./errors.ts";
+import { parseSelector, type Matcher } from "../storage/model/selector.ts";
 import type { Ingester } from "./ingester.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Querier } from "./querier.ts";
@@ -21,6 +23,7 @@ export interface HttpDeps {
   distributor: Distributor;
   ingester: Ingester;
   querier: Querier;
+  compactor: Compactor;
   metrics: Metrics;
   isReady: () => boolean;
   version: { version: string; revision: string; branch: string };
@@ -80,7 +83,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     getProfileStats: unimplemented("GetProfileStats"),
     analyzeQuery: unimplemented("AnalyzeQuery"),
   });
-  const known = new Set(["/ingest", "/pyroscope/ingest", "/pyroscope/render", "/pyroscope/label-values", "/ready", "/metrics", "/ingester/flush"]);
+  const known = new Set(["/ingest", "/pyroscope/ingest", "/pyroscope/render", "/pyroscope/label-values", "/ready", "/metrics", "/ingester/flush", "/api/admin/delete-series"]);
   for (const h of router.handlers) {
     known.add(h.requestPath);
     const fh = createFetchHandler(h, { httpVersion: "1.1" });
@@ -117,6 +120,25 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.get("/pyroscope/label-values", async (c) => {
     try {
       return c.json(await handleLabelValues(new URL(c.req.url), tenantsOf(c.req.raw.headers, mt), querier));
+    } catch (e) {
+      return errorResponse(e);
+    }
+  });
+
+  // Deletes series (e.g. an app that is gone) from the head and every block of the tenant.
+  app.post("/api/admin/delete-series", async (c) => {
+    try {
+      const tenant = tenantOf(c.req.raw.headers, mt);
+      const selectors = new URL(c.req.url).searchParams.getAll("match[]");
+      if (selectors.length !== 1) throw badRequest('give exactly one match[] selector, e.g. match[]={service_name="old-app"}');
+      let matchers: Matcher[];
+      try {
+        matchers = parseSelector(selectors[0]);
+      } catch (e) {
+        throw badRequest(`invalid selector ${JSON.stringify(selectors[0])}: ${e instanceof Error ? e.message : e}`);
+      }
+      if (matchers.length === 0) throw badRequest("the selector matches every series; name at least one label (retention deletes by age)");
+      return c.json(await deps.compactor.deleteSeries(tenant, matchers));
     } catch (e) {
       return errorResponse(e);
     }

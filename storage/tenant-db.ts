@@ -218,6 +218,11 @@ export class TenantDB {
     return entry;
   }
 
+  /** The blocks currently served (read through directly, without quarantine or tracking). */
+  blockEntries(): BlockReader[] {
+    return this.blocks.map((b) => b.block);
+  }
+
   /** Metas of the blocks currently served. */
   blockMetas(): BlockMeta[] {
     return this.blocks.map((b) => b.block.meta);

@@ -232,3 +232,38 @@ describe("compaction", () => {
     }
   });
 });
+
+describe("deleting series", () => {
+  test("POST /api/admin/delete-series removes a service from head and blocks and frees its rows; others stay", async () => {
+    const dataDir = tempDir();
+    try {
+      const s = await startServer({ dataDir, args: ["--compactor.enabled=false"] });
+      try {
+        await ingest(s, 1);
+        await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+        await ingest(s, 2); // still in the head
+        const gone = svc("profile_java", 1);
+        const gone2 = svc("profile_java", 2);
+        const r = await fetch(`${s.url}/api/admin/delete-series?match[]=${encodeURIComponent(`{service_name=~"${gone}|${gone2}"}`)}`, { method: "POST" });
+        expect(r.status).toBe(200);
+        const body = await r.json();
+        expect(body.series).toBeGreaterThan(0);
+        expect(body.blocksRewritten).toBe(2);
+        expect(await total(s, gone, CPU)).toBe(0);
+        expect(await total(s, gone2, CPU)).toBe(0);
+        for (const round of [1, 2]) for (const f of ["cpu.pb.gz", "heap"]) {
+          const [, type, idx] = FILES.find((x) => x[0] === f)!;
+          expect(await total(s, svc(f, round), type)).toBe(sumColumn(readPprof(FIXTURES + "pprof/" + f), idx));
+        }
+        const names = await (await fetch(`${s.url}/querier.v1.QuerierService/LabelValues`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "service_name" }) })).json();
+        expect(names.names).not.toContain(gone);
+        const bad = await fetch(`${s.url}/api/admin/delete-series?match[]={}`, { method: "POST" });
+        expect(bad.status).toBe(400);
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      removeDir(dataDir);
+    }
+  });
+});
