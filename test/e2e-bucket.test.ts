@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { FIXTURES, readPprof, sumColumn } from "./helpers/pprof-oracle.ts";
 import { S3rver } from "./helpers/s3rver.ts";
+import { S3Bucket } from "../storage/bucket/s3-bucket.ts";
 import { removeDir, startServer, tempDir, type RunningServer } from "./helpers/server.ts";
 
 const CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
@@ -79,4 +80,50 @@ describe("bucket", () => {
       removeDir(reader.dataDir);
     }
   });
+
+  for (const point of ["shipper-before-meta", "shipper-before-mark"]) {
+    test(`SIGKILL during upload (${point}): after restart the upload completes, nothing partial is served or doubled`, async () => {
+      const prefix = `crash-${point}`;
+      const args = ["--storage.backend", "s3", "--storage.s3.endpoint", s3.endpoint, "--storage.s3.bucket", "hearth", "--storage.prefix", prefix, "--storage.sync-interval", "1s"];
+      const dataDir = tempDir();
+      try {
+        let w = await startServer({ dataDir, args, env: { ...env, HEARTH_FAILPOINT: point } });
+        for (const [f] of FILES) {
+          const r = await fetch(`${w.url}/ingest?format=pprof&name=${svc(f)}`, { method: "POST", body: readFileSync(FIXTURES + "pprof/" + f) });
+          expect(r.status).toBe(200);
+        }
+        await fetch(`${w.url}/ingester/flush`, { method: "POST" }).catch(() => null);
+        await w.proc.exited;
+        expect(w.proc.signalCode).toBe("SIGKILL");
+        w = await startServer({ dataDir, args, env });
+        try {
+          const deadline = Date.now() + 20_000;
+          const bucket = new S3Bucket({ endpoint: s3.endpoint, bucket: "hearth", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
+          let metas: string[] = [];
+          while (Date.now() < deadline) {
+            metas = (await Array.fromAsync(bucket.list(`${prefix}/`, { recursive: true }))).filter((k) => k.endsWith("/meta.json"));
+            if (metas.length >= 1) break;
+            await Bun.sleep(200);
+          }
+          expect(metas.length).toBe(1);
+          // Every block directory in the bucket is complete: 4 files with meta.json.
+          const keys = await Array.fromAsync(bucket.list(`${prefix}/`, { recursive: true }));
+          const dirs = new Set(keys.map((k) => k.slice(0, k.lastIndexOf("/"))));
+          for (const d of dirs) expect(keys.filter((k) => k.startsWith(d + "/")).length, d).toBe(4);
+          const reader = await startServer({ args: [...args, "--read-only"], env });
+          try {
+            for (const [f, type, idx] of FILES) expect(Number((await query(reader, svc(f), type)).total), f).toBe(sumColumn(readPprof(FIXTURES + "pprof/" + f), idx));
+          } finally {
+            await reader.stop();
+            removeDir(reader.dataDir);
+          }
+          for (const [f, type, idx] of FILES) expect(Number((await query(w, svc(f), type)).total), f).toBe(sumColumn(readPprof(FIXTURES + "pprof/" + f), idx));
+        } finally {
+          await w.stop();
+        }
+      } finally {
+        removeDir(dataDir);
+      }
+    });
+  }
 });
