@@ -1,8 +1,9 @@
 // The ingester: one TenantDB (head + WAL + blocks) per tenant. A push is acknowledged only once
 // its records are durable in the WAL. Heads are cut into blocks by age and by size, on flush,
-// and at shutdown.
+// and at shutdown. One block catalog (data/catalog.sqlite) serves every tenant.
 
 import { join } from "node:path";
+import { Catalog } from "../storage/catalog.ts";
 import type { HeadStats } from "../storage/head/head.ts";
 import type { ProfileReader } from "../storage/head/read.ts";
 import type { Labels } from "../storage/model/labels.ts";
@@ -50,9 +51,10 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
   const tenants = new Map<string, TenantDB>();
   const opening = new Map<string, Promise<TenantDB>>();
   let closed = false;
-  const opts = { walFsync: cfg.walFsync, walSegmentBytes: cfg.walSegmentBytes, log };
-
   const t0 = performance.now();
+  const catalog = Catalog.open(cfg.dataDir, { log });
+  const opts = { walFsync: cfg.walFsync, walSegmentBytes: cfg.walSegmentBytes, log, catalog };
+
   const replay: ReplayStats = { tenants: 0, records: 0, bytes: 0, blocks: 0, quarantined: 0, ms: 0 };
   for (const tenant of tenantDirs(cfg.dataDir)) {
     const { db, stats } = await TenantDB.open(join(cfg.dataDir, tenant), opts);
@@ -118,6 +120,8 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
       clearInterval(timer);
       await Promise.all([...opening.values()]);
       for (const db of tenants.values()) await db.close();
+      // Last: closing a tenant may still record the blocks its final cut wrote.
+      catalog.close();
     },
   };
 }

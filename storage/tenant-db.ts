@@ -1,9 +1,11 @@
 // One tenant's storage: a head behind its WAL, and the immutable blocks the head is cut into.
 // Owns the crash-safety ordering: a block is durable before the WAL that fed it is truncated, and
-// start-up skips WAL segments a block already holds, so nothing is lost or counted twice.
+// start-up skips WAL segments a block already holds, so nothing is lost or counted twice. Keeps
+// the block catalog in step with the blocks it serves.
 
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import type { Catalog } from "./catalog.ts";
 import { quarantinable } from "./block/quarantine.ts";
 import { BlockReader } from "./block/reader.ts";
 import type { BlockMeta } from "./block/meta.ts";
@@ -20,6 +22,11 @@ export interface TenantDBOptions {
   walFsync: "always" | "none";
   walSegmentBytes: number;
   log?: (msg: string) => void;
+  /**
+   * The data dir's block catalog: start-up takes block metas from it instead of reading every
+   * meta.json, and every block added or retired is recorded in it. Without one, metas are read.
+   */
+  catalog?: Catalog;
 }
 
 export interface AppendItem {
@@ -42,6 +49,8 @@ interface LiveHead {
 export interface OpenStats {
   blocks: number;
   quarantined: number;
+  /** Blocks whose meta.json was read because the catalog did not know them. */
+  metasRead: number;
   replayedRecords: number;
   replayedBytes: number;
   skippedSegments: number;
@@ -90,7 +99,13 @@ export class TenantDB {
     readonly dir: string,
     private readonly wal: WAL,
     private readonly log: (msg: string) => void,
+    private readonly catalog: Catalog | null,
   ) {}
+
+  /** The tenant's name: the catalog's key, as in `<dataDir>/<tenant>/`. */
+  get tenant(): string {
+    return basename(this.dir);
+  }
 
   get walDir(): string {
     return join(this.dir, "wal");
@@ -102,13 +117,24 @@ export class TenantDB {
 
   /**
    * Opens a tenant directory: drops leftover `.tmp` blocks, quarantines unreadable ones, deletes
-   * WAL segments a block already holds, and replays the rest into the head.
+   * WAL segments a block already holds, and replays the rest into the head. Block metas come from
+   * the catalog; only blocks it does not know have their meta.json read (and it learns them).
    */
   static async open(dir: string, opts: TenantDBOptions): Promise<{ db: TenantDB; stats: OpenStats }> {
     const log = opts.log ?? ((m: string) => console.log(m));
+    const catalog = opts.catalog ?? null;
+    const tenant = basename(dir);
     const blocksDir = join(dir, "blocks");
     mkdirSync(blocksDir, { recursive: true });
-    const stats: OpenStats = { blocks: 0, quarantined: 0, replayedRecords: 0, replayedBytes: 0, skippedSegments: 0 };
+    const stats: OpenStats = { blocks: 0, quarantined: 0, metasRead: 0, replayedRecords: 0, replayedBytes: 0, skippedSegments: 0 };
+    const known = new Map<string, BlockMeta>();
+    if (catalog) {
+      try {
+        for (const b of catalog.list(tenant)) if (b.location !== "bucket") known.set(b.ulid, b.meta);
+      } catch (e) {
+        log(`tenant ${dir}: the block catalog cannot be read, reading every meta.json: ${e instanceof Error ? e.message : e}`);
+      }
+    }
     const blocks: BlockReader[] = [];
     let through = 0;
     for (const name of readdirSync(blocksDir).sort()) {
@@ -120,7 +146,9 @@ export class TenantDB {
       }
       if (name.endsWith(".corrupt")) continue;
       try {
-        const b = await BlockReader.open(path);
+        const meta = known.get(name);
+        const b = meta ? BlockReader.fromMeta(path, meta) : await BlockReader.open(path);
+        if (!meta) stats.metasRead++;
         blocks.push(b);
         through = Math.max(through, b.meta.wal?.throughSegment ?? 0);
       } catch (e) {
@@ -137,12 +165,13 @@ export class TenantDB {
     }
     blocks.splice(0, blocks.length, ...blocks.filter((x) => !superseded.has(x.meta.ulid)));
     stats.blocks = blocks.length;
+    if (catalog) reconcileCatalog(catalog, tenant, known, blocks, log);
 
     const wal = await WAL.open(join(dir, "wal"), { fsync: opts.walFsync, segmentBytes: opts.walSegmentBytes, log });
     // Segments up to `through` are inside a durable block; a crash after the block's rename but
     // before the truncation leaves them behind, and replaying them would count them twice.
     if (through > 0) stats.skippedSegments = await wal.truncateBefore(through + 1);
-    const db = new TenantDB(dir, wal, log);
+    const db = new TenantDB(dir, wal, log, catalog);
     for (const b of blocks) db.addBlock(b);
     db.live = newLiveHead(wal.segments()[0] ?? 1);
     const r = await wal.replay((payload) => {
@@ -218,6 +247,25 @@ export class TenantDB {
     return entry;
   }
 
+  /** Adds a block just written (a cut, a compaction, a rewrite) and records it in the catalog. */
+  private addNewBlock(block: BlockReader): void {
+    this.addBlock(block);
+    this.recordInCatalog(`adding block ${block.meta.ulid}`, (c) => c.addLocation(this.tenant, block.meta, "local"));
+  }
+
+  /**
+   * Applies a change to the catalog. A failure is logged, not thrown: the catalog is a cache, and
+   * start-up mends whatever it missed by comparing it with the blocks directory.
+   */
+  private recordInCatalog(what: string, fn: (c: Catalog) => void): void {
+    if (!this.catalog) return;
+    try {
+      this.catalog.transaction(() => fn(this.catalog!));
+    } catch (e) {
+      this.log(`tenant ${this.dir}: the block catalog missed an update (${what}); start-up will mend it: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
   /** The blocks currently served (read through directly, without quarantine or tracking). */
   blockEntries(): BlockReader[] {
     return this.blocks.map((b) => b.block);
@@ -235,6 +283,11 @@ export class TenantDB {
   private async retire(entries: BlockEntry[], dispose: (path: string) => void = (path) => rmSync(path, { recursive: true, force: true })) {
     const gone = new Set(entries);
     this.blocks = this.blocks.filter((b) => !gone.has(b));
+    // Forgotten before the directories go: a crash in between leaves a directory the catalog lacks,
+    // which start-up reads again (and retention or quarantine then retires it again).
+    this.recordInCatalog("retiring blocks", (c) => {
+      for (const e of entries) c.dropLocation(this.tenant, e.block.meta.ulid, "local");
+    });
     for (const e of entries) {
       if (e.inflight > 0) await new Promise<void>((resolve) => (e.idle = resolve));
       e.block.close();
@@ -264,7 +317,7 @@ export class TenantDB {
       if (newDir) rmSync(newDir, { recursive: true, force: true });
       throw new Error(`blocks ${replaced.filter((u) => !old.some((b) => b.block.meta.ulid === u)).join(", ")} are no longer served; the merged block is discarded`);
     }
-    if (newDir) this.addBlock(await BlockReader.open(newDir));
+    if (newDir) this.addNewBlock(await BlockReader.open(newDir));
     await this.retire(old);
   }
 
@@ -297,7 +350,7 @@ export class TenantDB {
         try {
           const meta = await writeBlock(h.head, this.blocksDir, { walThroughSegment: h.endSegment });
           // Swap the block in and the head out in one step: no query sees both or neither.
-          this.addBlock(await BlockReader.open(join(this.blocksDir, meta.ulid)));
+          this.addNewBlock(await BlockReader.open(join(this.blocksDir, meta.ulid)));
         } catch (e) {
           this.log(`tenant ${this.dir}: writing a block failed; the data stays in the head and the WAL: ${e instanceof Error ? e.message : e}`);
           throw e;
@@ -319,6 +372,27 @@ export class TenantDB {
     await this.cutting;
     await this.wal.close();
     for (const b of this.blocks) b.block.close();
+  }
+}
+
+/**
+ * Makes the catalog's local blocks of `tenant` those served after start-up: blocks it did not
+ * know are added, blocks gone from disk (deleted, quarantined, superseded) are dropped. One
+ * transaction; a failure is logged only, since the next start-up compares again.
+ */
+function reconcileCatalog(catalog: Catalog, tenant: string, known: Map<string, BlockMeta>, served: BlockReader[], log: (msg: string) => void): void {
+  const servedUlids = new Set(served.map((b) => b.meta.ulid));
+  const added = served.filter((b) => !known.has(b.meta.ulid));
+  const dropped = [...known.keys()].filter((u) => !servedUlids.has(u));
+  if (added.length === 0 && dropped.length === 0) return;
+  try {
+    catalog.transaction(() => {
+      for (const b of added) catalog.addLocation(tenant, b.meta, "local");
+      for (const u of dropped) catalog.dropLocation(tenant, u, "local");
+    });
+    log(`tenant ${tenant}: block catalog brought in line with the blocks directory: ${added.length} added, ${dropped.length} dropped`);
+  } catch (e) {
+    log(`tenant ${tenant}: could not update the block catalog: ${e instanceof Error ? e.message : e}`);
   }
 }
 

@@ -71,6 +71,15 @@ export class BlockReader implements ProfileReader {
     return new BlockReader(dir, meta);
   }
 
+  /**
+   * A block whose meta is already known (from the catalog): nothing is read, so opening a thousand
+   * blocks costs no file access. The directory must still be named after the block's ULID.
+   */
+  static fromMeta(dir: string, meta: BlockMeta): BlockReader {
+    if (basename(dir) !== meta.ulid) throw new BlockCorruptError(dir, "meta.json", `directory name is not the block's ULID ${meta.ulid}, so it is not a finished block`);
+    return new BlockReader(dir, meta);
+  }
+
   /** Releases the index, the Parquet handle and the symbols; a later query opens them again. */
   close(): void {
     this.index?.close();
