@@ -10,7 +10,8 @@ import type { Profile } from "../model/profile.ts";
 import { matchesLabels, type Matcher } from "../model/selector.ts";
 import { Tree } from "../model/tree.ts";
 import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
-import { mergeProfile, mergeTree, seriesPoints } from "./block-merge.ts";
+import { seriesPoints } from "./block-merge.ts";
+import { profileFromStackSums, treeFromStackSums } from "../head/stack-merge.ts";
 import { BlockCorruptError, readMeta, type BlockMeta } from "./meta.ts";
 import { COL_STACK, COL_VALUE, INDEX_FILE, PAGE_SIZE, PROFILES_FILE, PROFILES_SCHEMA, SYMBOLS_FILE, parquetDecompressors } from "./schema.ts";
 import { SeriesIndex, type IndexSeries, type SeriesProfiles } from "./series-index.ts";
@@ -376,12 +377,12 @@ export class BlockReader implements ProfileReader {
 
   async selectMergeTree(q: SelectQuery): Promise<Tree> {
     const r = await this.sumStacks(q);
-    return r ? mergeTree(r.sym, r.ids, r.sums) : new Tree();
+    return r ? treeFromStackSums(r.sym, r.ids, r.sums) : new Tree();
   }
 
   async selectMergeProfile(q: SelectQuery): Promise<Profile> {
     const r = await this.sumStacks(q);
-    return r ? mergeProfile(q, r.sym, r.ids, r.sums) : mergedProfileShell(q);
+    return r ? profileFromStackSums(q, r.sym, r.ids, r.sums) : mergedProfileShell(q);
   }
 
   async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {

@@ -2,11 +2,13 @@
 // implements; the querier merges the answers of several readers.
 
 import type { LabelPair, Labels } from "../model/labels.ts";
-import type { Func, Location, Mapping, Profile } from "../model/profile.ts";
-import { parseProfileTypeId } from "../model/profile-type.ts";
+import type { Profile } from "../model/profile.ts";
 import { matchesLabels, type Matcher } from "../model/selector.ts";
-import { Tree } from "../model/tree.ts";
+import type { Tree } from "../model/tree.ts";
 import type { Head, MemSeries } from "./head.ts";
+import { profileFromStackSums, treeFromStackSums } from "./stack-merge.ts";
+
+export { mergedProfileShell } from "./stack-merge.ts";
 
 /** A query window in ms, both ends inclusive. start = end = 0 means "everything". */
 export interface TimeRange {
@@ -137,78 +139,12 @@ export class HeadReader implements ProfileReader {
 
   async selectMergeTree(q: SelectQuery): Promise<Tree> {
     const { ids, sums } = this.sumStacks(q);
-    const sym = this.head.symbols;
-    const tree = new Tree(sym.names);
-    const frames: number[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const v = sums[i];
-      if (v !== 0) tree.insertStackIds(sym.stackNameIds(ids[i], frames), v, true);
-    }
-    return tree;
+    return treeFromStackSums(this.head.symbols, ids, sums);
   }
 
   async selectMergeProfile(q: SelectQuery): Promise<Profile> {
     const { ids, sums } = this.sumStacks(q);
-    const sym = this.head.symbols;
-    // Copy only the symbols the result references, renumbered densely.
-    const locMap = new Map<number, number>();
-    const fnMap = new Map<number, number>();
-    const mapMap = new Map<number, number>();
-    const locations: Location[] = [];
-    const functions: Func[] = [];
-    const mappings: Mapping[] = [];
-    const locStart: number[] = [0];
-    const locs: number[] = [];
-    const values: number[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      const v = sums[i];
-      if (v === 0 || id === 0) continue;
-      for (let node = id; node !== 0; node = sym.stackParent[node]) {
-        const g = sym.stackLoc[node];
-        let li = locMap.get(g);
-        if (li === undefined) {
-          const loc = sym.locations[g];
-          let mi = -1;
-          if (loc.mapping >= 0) {
-            mi = mapMap.get(loc.mapping) ?? -1;
-            if (mi < 0) {
-              mi = mappings.length;
-              mappings.push(sym.mappings[loc.mapping]);
-              mapMap.set(loc.mapping, mi);
-            }
-          }
-          const lines = loc.lines.map((l) => {
-            let fi = fnMap.get(l.fn);
-            if (fi === undefined) {
-              fi = functions.length;
-              functions.push(sym.functions[l.fn]);
-              fnMap.set(l.fn, fi);
-            }
-            return { fn: fi, line: l.line };
-          });
-          li = locations.length;
-          locations.push({ mapping: mi, address: loc.address, lines, isFolded: loc.isFolded });
-          locMap.set(g, li);
-        }
-        locs.push(li);
-      }
-      locStart.push(locs.length);
-      values.push(v);
-    }
-    return {
-      ...mergedProfileShell(q),
-      mappings,
-      functions,
-      locations,
-      samples: {
-        count: values.length,
-        locStart: Uint32Array.from(locStart),
-        locs: Uint32Array.from(locs),
-        values: Float64Array.from(values),
-        labels: null,
-      },
-    };
+    return profileFromStackSums(q, this.head.symbols, ids, sums);
   }
 
   async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {
@@ -248,28 +184,4 @@ export class HeadReader implements ProfileReader {
     }
     return out;
   }
-}
-
-/**
- * A merged profile with no samples and the metadata Pyroscope sets on SelectMergeProfile output:
- * one sample type, the query's period type, period 1e9 for process_cpu, 524288 for memory, else 1.
- */
-export function mergedProfileShell(q: SelectQuery): Profile {
-  const pt = parseProfileTypeId(q.profileTypeId);
-  const period = pt.name === "process_cpu" ? 1e9 : pt.name === "memory" ? 524288 : 1;
-  return {
-    sampleTypes: [{ type: pt.sampleType, unit: pt.sampleUnit }],
-    periodType: { type: pt.periodType, unit: pt.periodUnit },
-    period,
-    timeNanos: BigInt(q.start) * 1000000n,
-    durationNanos: q.end > q.start ? (q.end - q.start) * 1e6 : 0,
-    defaultSampleType: pt.sampleType,
-    comments: [],
-    dropFrames: "",
-    keepFrames: "",
-    mappings: [],
-    functions: [],
-    locations: [],
-    samples: { count: 0, locStart: new Uint32Array(1), locs: new Uint32Array(0), values: new Float64Array(0), labels: null },
-  };
 }
