@@ -1,0 +1,171 @@
+// Soak: 50 services × 4 profile types every 10 s (load.ts), time compressed, through the real app
+// in a process of its own. Profile time advances 10 s per round without sleeping. The ingester cuts
+// heads by wall-clock age, so the soak flushes every simulated hour, as the age cut would; cuts by
+// size and the compactor run as they would. RSS is sampled every simulated 5 minutes and reported
+// per hour; the goal is that it stays under 256 MB.
+//
+// A day takes far longer than the bench's budget on 2 cores, so the soak stops after the last
+// simulated hour that fits in HEARTH_SOAK_BUDGET_S and says how many it covered.
+// HEARTH_SOAK_HOURS, HEARTH_SOAK_SERVICES, HEARTH_SOAK_CONCURRENCY, HEARTH_SOAK_MAX_BLOCK_MB
+// (the ingester's maxBlockBytes) and HEARTH_SOAK_DIAG=1 (head size every 5 minutes, live heap
+// after each flush) are for longer runs and investigations.
+
+import { fullGC, heapStats } from "bun:jsc";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp, type App } from "../../server/app.ts";
+import { tenantDirs } from "../../storage/tenant-db.ts";
+import { benchConfig, flush, selectMergeTotal } from "./app-client.ts";
+import { partMain, progress } from "./child.ts";
+import { blockDirs, dirBytes } from "./disk.ts";
+import { KIND, ROUND_MS, seedOf, ServiceLoad } from "./load.ts";
+import { sumRows } from "./pprof-template.ts";
+import { fmt, mb, memoryNow, ms, timeIt, timeOnce, type Table } from "./table.ts";
+
+const env = process.env;
+const SERVICES = Number(env.HEARTH_SOAK_SERVICES ?? 50);
+const HOURS = Number(env.HEARTH_SOAK_HOURS ?? 24);
+const BUDGET_S = Number(env.HEARTH_SOAK_BUDGET_S ?? 400);
+const CONCURRENCY = Number(env.HEARTH_SOAK_CONCURRENCY ?? 4);
+const DIAG = env.HEARTH_SOAK_DIAG === "1";
+const HOUR_MS = 3_600_000;
+const ROUNDS_PER_HOUR = HOUR_MS / ROUND_MS;
+const SAMPLE_EVERY = 30; // rounds: RSS every simulated 5 minutes
+const RSS_GOAL_MB = 256;
+const CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+/** The queried service: odd, so it sends the Java CPU profile (the larger one). */
+const QUERY_SERVICE = 1;
+
+export async function soak(t: Table): Promise<void> {
+  const load = new ServiceLoad(SERVICES);
+  const dataDir = mkdtempSync(join(tmpdir(), "hearth-bench-soak-"));
+  // Simulated time ends at the last full hour before now: a day of the past, as clients sent it.
+  const end = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
+  const start = end - HOURS * HOUR_MS;
+  const config = benchConfig(dataDir, "none");
+  if (env.HEARTH_SOAK_MAX_BLOCK_MB) config.ingester.maxBlockBytes = Number(env.HEARTH_SOAK_MAX_BLOCK_MB) * 2 ** 20;
+  const app = await createApp(config, DIAG ? (m) => progress(`app: ${m}`) : () => {});
+  const rss0 = memoryNow().rss;
+  t.row(
+    `soak: ${SERVICES} services × 4 profile types every 10 s`,
+    `${HOURS} h simulated; WAL without fsync; ${CONCURRENCY} requests in flight; flush every simulated hour`,
+    `RSS at start ${fmt(rss0, 0)} MB`,
+  );
+  let peak = rss0;
+  let round = 0;
+  let hours = 0;
+  const byHour: number[] = [];
+  const t0 = performance.now();
+  try {
+    while (hours < HOURS) {
+      const hourStart = performance.now();
+      let hourPeak = 0;
+      for (let r = 0; r < ROUNDS_PER_HOUR; r++, round++) {
+        await load.sendRound(app, round, start + round * ROUND_MS, CONCURRENCY);
+        if (r % SAMPLE_EVERY === SAMPLE_EVERY - 1) {
+          const now = memoryNow();
+          hourPeak = Math.max(hourPeak, now.rss);
+          if (DIAG) progress(`soak diag: round ${round + 1}: RSS ${fmt(now.rss, 0)} MB, JS heap ${fmt(now.heap, 0)} MB, ${await headGauges(app)}`);
+        }
+      }
+      const before = memoryNow().rss;
+      const f = await timeOnce(() => flush(app));
+      const after = memoryNow().rss;
+      const jsc = heapStats();
+      hourPeak = Math.max(hourPeak, before, after);
+      peak = Math.max(peak, hourPeak);
+      hours++;
+      byHour.push(hourPeak);
+      t.row(
+        `  simulated hour ${hours}`,
+        `${round} rounds, ${round * load.perRound} profiles, ${fmt((performance.now() - t0) / 1000, 0)} s`,
+        `RSS peak ${fmt(hourPeak, 0)} MB, ${fmt(after, 0)} MB after the flush; JS heap ${fmt(jsc.heapSize / 1e6, 0)} MB`,
+        `flush ${ms(f.sec)}`,
+      );
+      progress(`soak: hour ${hours}/${HOURS} in ${fmt((performance.now() - hourStart) / 1000, 1)} s, RSS peak ${fmt(hourPeak, 0)} MB, ${fmt(after, 0)} MB after the flush`);
+      if (DIAG) await diagnose(app);
+      const elapsed = (performance.now() - t0) / 1000;
+      if (hours < HOURS && elapsed + elapsed / hours > BUDGET_S) break;
+    }
+    const soakSec = (performance.now() - t0) / 1000;
+    const simEnd = start + round * ROUND_MS;
+    const profiles = round * load.perRound;
+    t.row(
+      "  soak result",
+      `${hours} of ${HOURS} simulated hours in ${fmt(soakSec, 0)} s (${fmt((hours * 3600) / soakSec, 0)}× real time)`,
+      `peak RSS ${fmt(peak, 0)} MB (goal < ${RSS_GOAL_MB} MB: ${peak < RSS_GOAL_MB ? "met" : "NOT met"}); peak by hour: ${byHour.map((x) => fmt(x, 0)).join(" ")}`,
+      `${fmt(profiles / soakSec, 0)} profiles/s, ${mb(load.bytesSent / soakSec)}/s`,
+    );
+
+    let blocks = 0;
+    let blockBytes = 0;
+    for (const tenant of tenantDirs(dataDir)) {
+      const dirs = blockDirs(join(dataDir, tenant, "blocks"));
+      blocks += dirs.length;
+      for (const d of dirs) blockBytes += dirBytes(d);
+    }
+    t.row(
+      "  on disk after the soak",
+      `${profiles} profiles, ${mb(load.bytesSent)} of uncompressed pprof`,
+      `${blocks} blocks, ${mb(blockBytes)} in blocks, ${mb(dirBytes(dataDir))} in all`,
+      `${fmt(blockBytes / profiles, 0)} B per profile`,
+      `${fmt(blockBytes / load.bytesSent, 4)} of the pprof bytes`,
+    );
+
+    // One service's CPU: the last hour, and all the soak wrote (a day when it fit).
+    const tp = load.cpuOf(QUERY_SERVICE);
+    const selector = `{service_name="${load.names[QUERY_SERVICE]}"}`;
+    for (const [label, from] of [
+      ["1 h", simEnd - HOUR_MS],
+      [`${hours} h`, start],
+    ] as const) {
+      const buf = new Float64Array(tp.base.length);
+      const rows: { ids: Uint32Array; vals: Float64Array }[] = [];
+      for (let r = Math.round((from - start) / ROUND_MS); r < round; r++) rows.push(tp.rows(tp.values(seedOf(QUERY_SERVICE, r, KIND.cpu), buf), 0));
+      const expect = rows.reduce((a, r) => a + r.vals.reduce((x, y) => x + y, 0), 0);
+      const floor = await timeIt(() => sumRows(rows, tp.stacks));
+      const first = await timeOnce(() => selectMergeTotal(app, CPU, selector, from, simEnd - 1));
+      // The answer must be the real one: nothing was lost, and the timing means something.
+      if (first.value !== expect) throw new Error(`soak query ${label}: total ${first.value}, expected ${expect}`);
+      const warm = await timeIt(() => selectMergeTotal(app, CPU, selector, from, simEnd - 1));
+      t.row(
+        `  SelectMergeStacktraces ${label}, one service`,
+        `${load.names[QUERY_SERVICE]} Java CPU: ${rows.length} profiles × ${Math.round(rows.reduce((n, r) => n + r.ids.length, 0) / rows.length)} stacks`,
+        `${ms(warm)} (first call ${ms(first.sec)})`,
+        `${ms(floor)} typed-array sum`,
+        fmt(warm / floor, 1),
+      );
+    }
+    t.row("  RSS after the queries", "", `${fmt(memoryNow().rss, 0)} MB`);
+  } finally {
+    await app.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The head gauges of /metrics, for diagnostics. */
+async function headGauges(app: App): Promise<string> {
+  const text = await (await app.http.fetch(new Request("http://bench/metrics"))).text();
+  const get = (name: string) => Number(text.split("\n").find((l) => l.startsWith(name + "{"))?.split(" ").pop() ?? NaN);
+  return `head ${mb(get("hearth_head_bytes"))} accounted, ${get("hearth_head_series")} series`;
+}
+
+/** What is live after a full GC, against RSS: tells retained garbage from retained data. */
+async function diagnose(app: App): Promise<void> {
+  const before = memoryNow().rss;
+  fullGC();
+  await Bun.sleep(1000);
+  const h = heapStats();
+  const top = Object.entries(h.objectTypeCounts)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  progress(
+    `soak diag: after flush + full GC + 1 s: RSS ${fmt(before, 0)} → ${fmt(memoryNow().rss, 0)} MB, JS heap ${fmt(h.heapSize / 1e6, 0)} MB ` +
+      `(capacity ${fmt(h.heapCapacity / 1e6, 0)}), extra ${fmt(h.extraMemorySize / 1e6, 0)} MB; ${await headGauges(app)}; ${top}`,
+  );
+}
+
+if (import.meta.main) await partMain(soak);

@@ -1,0 +1,61 @@
+// The bench's one output table, number formatting, and the timing loop every part shares.
+
+export type Row = string[];
+
+export const HEADER: Row = ["benchmark", "input", "result", "floor", "ratio (result/floor)"];
+
+/** Rows collected by one bench part; `run.ts` prints them all as one table. */
+export class Table {
+  readonly rows: Row[] = [];
+
+  row(...cells: (string | number)[]): void {
+    const r = cells.map(String);
+    while (r.length < HEADER.length) r.push("");
+    this.rows.push(r);
+  }
+}
+
+export const fmt = (x: number, d = 1) => x.toFixed(d);
+export const mb = (bytes: number) => `${fmt(bytes / 1e6, bytes < 10e6 ? 2 : 1)} MB`;
+export const ms = (sec: number) => `${fmt(sec * 1000, sec < 0.01 ? 3 : 1)} ms`;
+
+/** RSS and the JS heap, in MB: the two numbers the memory goals are about. */
+export function memoryNow(): { rss: number; heap: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss / 1e6, heap: m.heapUsed / 1e6 };
+}
+
+/**
+ * Seconds per call of fn: after a warm-up, the best of five rounds of at least `minMs` each. The
+ * best round is the one least disturbed by whatever else shares the machine.
+ */
+export async function timeIt(fn: () => unknown, minMs = 150): Promise<number> {
+  for (let i = 0; i < 3; i++) await fn();
+  let best = Infinity;
+  for (let round = 0; round < 5; round++) {
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < minMs) {
+      await fn();
+      n++;
+    }
+    best = Math.min(best, (performance.now() - t0) / 1000 / n);
+  }
+  return best;
+}
+
+/** Seconds for one call: for things that happen once, like a start-up. */
+export async function timeOnce<T>(fn: () => T | Promise<T>): Promise<{ sec: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { sec: (performance.now() - t0) / 1000, value };
+}
+
+export function printTable(rows: Row[]): void {
+  const all = [HEADER, ...rows];
+  const widths = HEADER.map((_, c) => Math.max(...all.map((r) => (r[c] ?? "").length)));
+  for (const [i, r] of all.entries()) {
+    console.log(r.map((cell, c) => (cell ?? "").padEnd(widths[c])).join(" | ").trimEnd());
+    if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
+  }
+}
