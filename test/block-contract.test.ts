@@ -6,8 +6,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
-import { decodePprof } from "../server/ingest/pprof-decoder.ts";
 import { BlockReader } from "../storage/block/reader.ts";
 import { BlockCorruptError, newUlid, readMeta, writeMeta, type BlockMeta } from "../storage/block/meta.ts";
 import { writeBlock } from "../storage/block/writer.ts";
@@ -15,43 +13,13 @@ import { Head } from "../storage/head/head.ts";
 import { HeadReader, type ProfileReader, type SelectQuery, type SeriesPoints, type TimeRange } from "../storage/head/read.ts";
 import { collapseProfile } from "../storage/model/collapse.ts";
 import { labelsKey, sortLabels, type Labels } from "../storage/model/labels.ts";
-import { selectSamples, type Profile } from "../storage/model/profile.ts";
+import type { Profile } from "../storage/model/profile.ts";
 import { parseSelector, type Matcher } from "../storage/model/selector.ts";
 import { collapsed, type Tree } from "../storage/model/tree.ts";
-import { FIXTURES } from "./helpers/pprof-oracle.ts";
+import { fixtureProfile as fixture, scaledProfile as scaled, splitBySampleLabels } from "./helpers/query-battery.ts";
 
 const T0 = Date.UTC(2026, 2, 1, 12);
 const STEP = 10_000;
-
-function fixture(name: string): Profile {
-  let b: Uint8Array = readFileSync(join(FIXTURES, "pprof", name));
-  if (b[0] === 0x1f && b[1] === 0x8b) b = gunzipSync(b);
-  return decodePprof(b);
-}
-
-/** Splits a profile by its string sample labels into series, as the distributor does. */
-function splitBySampleLabels(labels: Labels, p: Profile): { labels: Labels; profile: Profile }[] {
-  const sl = p.samples.labels;
-  if (!sl) return [{ labels, profile: p }];
-  const groups = new Map<string, { extra: Labels; idx: number[] }>();
-  for (let i = 0; i < p.samples.count; i++) {
-    const extra = sortLabels((sl[i] ?? []).filter((l) => l.str !== "").map((l) => ({ name: l.key.replaceAll(".", "_"), value: l.str })));
-    const key = labelsKey(extra);
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { extra, idx: [] }));
-    g.idx.push(i);
-  }
-  return [...groups.values()].map((g) => ({
-    labels: sortLabels([...labels, ...g.extra.filter((e) => !labels.some((l) => l.name === e.name))]),
-    profile: selectSamples(p, g.idx),
-  }));
-}
-
-/** Values vary per profile, so time ranges that cut rows change the answers. */
-function scaled(p: Profile, i: number, timeMs: number): Profile {
-  const values = p.samples.values.map((v, j) => v * (1 + ((i + j) % 5)));
-  return { ...p, timeNanos: BigInt(timeMs) * 1000000n, samples: { ...p.samples, values } };
-}
 
 const SOURCES: { file: string; name: string; services: [string, string][]; times: number[] }[] = [
   { file: "cpu.pb.gz", name: "process_cpu", services: [["go-api", "prod"], ["go-api", "dev"]], times: [0, 1, 2, 3, 4, 5] },
