@@ -1,31 +1,20 @@
 // POST /ingest (and /pyroscope/ingest): Pyroscope's legacy ingestion endpoint. Picks the format
 // adapter the way Pyroscope does, derives the series labels, and hands profiles to the distributor.
 
-import type { Labels } from "../../storage/model/labels.ts";
-import { sortLabels } from "../../storage/model/labels.ts";
+import { sortLabels, type Labels } from "../../storage/model/labels.ts";
 import type { Profile } from "../../storage/model/profile.ts";
 import type { Distributor } from "../distributor.ts";
 import { ApiError, tooLarge, unprocessable } from "../errors.ts";
-import { parseAttime } from "../ingest/attime.ts";
 import { parseFolded, parseLines } from "../ingest/folded.ts";
 import { maybeGunzip } from "../ingest/gunzip.ts";
-import { parseLabelSet } from "../ingest/labelset.ts";
+import { parseIngestParams, tagLabels, textSeriesLabels, type IngestLimits, type IngestParams } from "../ingest/ingest-params.ts";
+import { jfrToIngestItems } from "../ingest/jfr/jfr-ingest.ts";
 import { decodePprof } from "../ingest/pprof-decoder.ts";
+import { speedscopeToIngestItems } from "../ingest/speedscope.ts";
 import { legacyType, profileFromStacks } from "../ingest/text-profile.ts";
+import { parseTree, parseTrie } from "../ingest/trie.ts";
 
-export interface IngestLimits {
-  ingestionBodyLimitBytes: number;
-  maxProfileSizeBytes: number;
-}
-
-export interface IngestParams {
-  tags: Map<string, string>;
-  app: string;
-  fromMs: number;
-  untilMs: number;
-  sampleRate: number;
-  spyName: string;
-}
+export type { IngestLimits, IngestParams };
 
 type SampleTypeConfig = Record<string, { "display-name"?: string }>;
 
@@ -48,35 +37,6 @@ export function pprofMetricName(p: Profile, config: SampleTypeConfig | null): st
     if (d.includes("goroutines")) return "goroutines";
   }
   return p.sampleTypes.length ? p.sampleTypes[p.sampleTypes.length - 1].type : "";
-}
-
-function parseParams(url: URL): IngestParams {
-  const q = url.searchParams;
-  const tags = parseLabelSet(q.get("name"));
-  const app = tags.get("__name__")!;
-  const now = Date.now();
-  const sr = q.get("sampleRate");
-  let sampleRate = 100;
-  if (sr !== null && /^\d+$/.test(sr.trim())) sampleRate = Number(sr.trim());
-  return {
-    tags,
-    app,
-    fromMs: parseAttime(q.get("from"), now),
-    untilMs: parseAttime(q.get("until"), now),
-    sampleRate,
-    spyName: q.get("spyName") || "unknown",
-  };
-}
-
-/** Tags become series labels except reserved `__x__` names (Pyroscope keeps only __session_id__). */
-function tagLabels(tags: Map<string, string>): Labels {
-  const out: Labels = [];
-  for (const [name, value] of tags) {
-    if (name.startsWith("__") && name !== "__session_id__") continue;
-    if (value === "") continue;
-    out.push({ name, value });
-  }
-  return out;
 }
 
 function pprofLabels(params: IngestParams, metric: string): Labels {
@@ -127,40 +87,78 @@ async function ingestText(tenant: string, stacks: Map<string, number>, params: I
     params.fromMs,
   );
   if (p.samples.count === 0) return;
-  const ls = tagLabels(params.tags);
-  if (!params.tags.has("service_name")) ls.push({ name: "service_name", value: app });
-  else if (!params.tags.has("app_name")) ls.push({ name: "app_name", value: app });
-  ls.push({ name: "__name__", value: type.name }, { name: "__delta__", value: "false" }, { name: "pyroscope_spy", value: params.spyName });
-  await d.ingest(tenant, [{ labels: sortLabels(ls), profile: p }]);
+  await d.ingest(tenant, [{ labels: textSeriesLabels(params.tags, app, type, params.spyName), profile: p }]);
+}
+
+async function readForm(body: Uint8Array, ctype: string): Promise<FormData> {
+  try {
+    return await new Response(body as Uint8Array<ArrayBuffer>, { headers: { "content-type": ctype } }).formData();
+  } catch (e) {
+    throw unprocessable(`multipart body could not be parsed: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+async function formBytes(v: FormDataEntryValue | null): Promise<Uint8Array | null> {
+  if (v === null) return null;
+  return typeof v === "string" ? new TextEncoder().encode(v) : new Uint8Array(await v.arrayBuffer());
+}
+
+/** JFR as a raw body or as multipart with `jfr` (required) and `labels` (LabelsSnapshot), each gzip or plain. */
+async function ingestJfr(tenant: string, req: Request, ctype: string, params: IngestParams, d: Distributor, limits: IngestLimits) {
+  const body = await readBody(req, limits.ingestionBodyLimitBytes);
+  let jfr: Uint8Array | null = body;
+  let labels: Uint8Array | null = null;
+  if (ctype.includes("multipart/form-data")) {
+    const form = await readForm(body, ctype);
+    jfr = await formBytes(form.get("jfr"));
+    if (!jfr) throw unprocessable("jfr field is required (multipart JFR uploads carry the recording in a part named jfr)");
+    labels = await formBytes(form.get("labels"));
+  }
+  const max = limits.maxProfileSizeBytes > 0 ? limits.maxProfileSizeBytes : Number.MAX_SAFE_INTEGER;
+  jfr = maybeGunzip(jfr, max);
+  if (labels) labels = maybeGunzip(labels, max);
+  if (jfr.length > max) throw tooLarge(`uncompressed profile payload size exceeds limit of ${max} bytes`);
+  const items = jfrToIngestItems(jfr, labels, params);
+  if (items.length) await d.ingest(tenant, items);
 }
 
 /** Handles one /ingest request for `tenant`; throws ApiError for the client. */
 export async function handleIngest(req: Request, tenant: string, d: Distributor, limits: IngestLimits): Promise<void> {
   const url = new URL(req.url);
-  const params = parseParams(url);
+  const params = parseIngestParams(url);
   if (params.tags.get("profile_id")) return; // Pyroscope silently drops uploads tagged with a profile_id
   const format = url.searchParams.get("format") ?? "";
   const ctype = req.headers.get("content-type") ?? "";
+  const text = async () => new TextDecoder().decode(await readBody(req, limits.ingestionBodyLimitBytes));
 
-  if (format === "trie" || format === "tree" || ctype.includes("octet-stream+trie") || ctype.includes("octet-stream+tree") || format === "jfr" || format === "speedscope")
-    throw new ApiError("unsupported_media_type", `format ${JSON.stringify(format || ctype)} is not supported yet; send pprof, folded or lines`);
-
+  // Pyroscope's dispatch order: the first match wins.
+  if (format === "trie" || ctype.includes("binary/octet-stream+trie")) {
+    await ingestText(tenant, parseTrie(await readBody(req, limits.ingestionBodyLimitBytes), limits), params, d);
+    return;
+  }
+  if (format === "tree" || ctype.includes("binary/octet-stream+tree")) {
+    await ingestText(tenant, parseTree(await readBody(req, limits.ingestionBodyLimitBytes), limits), params, d);
+    return;
+  }
+  if (format === "lines") {
+    await ingestText(tenant, parseLines(await text()), params, d);
+    return;
+  }
+  if (format === "jfr") {
+    await ingestJfr(tenant, req, ctype, params, d, limits);
+    return;
+  }
   if (format === "pprof") {
     await ingestPprof(tenant, await readBody(req, limits.ingestionBodyLimitBytes), params, null, d, limits);
     return;
   }
-  if (format === "lines") {
-    await ingestText(tenant, parseLines(new TextDecoder().decode(await readBody(req, limits.ingestionBodyLimitBytes))), params, d);
+  if (format === "speedscope") {
+    const items = speedscopeToIngestItems(await readBody(req, limits.ingestionBodyLimitBytes), params);
+    if (items.length) await d.ingest(tenant, items);
     return;
   }
   if (ctype.includes("multipart/form-data")) {
-    const body = await readBody(req, limits.ingestionBodyLimitBytes);
-    let form: FormData;
-    try {
-      form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { "content-type": ctype } }).formData();
-    } catch (e) {
-      throw unprocessable(`multipart body could not be parsed: ${e instanceof Error ? e.message : e}`);
-    }
+    const form = await readForm(await readBody(req, limits.ingestionBodyLimitBytes), ctype);
     if (form.has("prev_profile"))
       throw unprocessable("unsupported client version. Please update github.com/grafana/pyroscope-go to the latest version (prev_profile uploads are not accepted)");
     let config: SampleTypeConfig | null = null;
@@ -173,14 +171,11 @@ export async function handleIngest(req: Request, tenant: string, d: Distributor,
         throw unprocessable("sample_type_config is not valid JSON");
       }
     }
-    const part = form.get("profile");
-    if (!part) return; // no profile part: nothing to store, as Pyroscope answers
-    const bytes = typeof part === "string" ? new TextEncoder().encode(part) : new Uint8Array(await part.arrayBuffer());
+    const bytes = await formBytes(form.get("profile"));
+    if (!bytes) return; // no profile part: nothing to store, as Pyroscope answers
     await ingestPprof(tenant, bytes, params, config, d, limits);
     return;
   }
   // folded / collapsed / anything else: Pyroscope's default "groups" format.
-  const body = await readBody(req, limits.ingestionBodyLimitBytes);
-  await ingestText(tenant, parseFolded(new TextDecoder().decode(body)), params, d);
+  await ingestText(tenant, parseFolded(await text()), params, d);
 }
-

@@ -4,11 +4,16 @@
 // size and the compactor run as they would. RSS is sampled every simulated 5 minutes and reported
 // per hour; the goal is that it stays under 256 MB.
 //
-// A day takes far longer than the bench's budget on 2 cores, so the soak stops after the last
-// simulated hour that fits in HEARTH_SOAK_BUDGET_S and says how many it covered.
-// HEARTH_SOAK_HOURS, HEARTH_SOAK_SERVICES, HEARTH_SOAK_CONCURRENCY, HEARTH_SOAK_MAX_BLOCK_MB
-// (the ingester's maxBlockBytes) and HEARTH_SOAK_DIAG=1 (head size every 5 minutes, live heap
-// after each flush) are for longer runs and investigations.
+// A day takes far longer than the bench's budget on 2 cores (about 35 min), so the soak stops after
+// the last simulated hour that fits in HEARTH_SOAK_BUDGET_S and says how many it covered.
+// For longer runs and investigations:
+//   HEARTH_SOAK_HOURS, HEARTH_SOAK_SERVICES, HEARTH_SOAK_CONCURRENCY   the load
+//   HEARTH_SOAK_MAX_BLOCK_MB   the ingester's maxBlockBytes
+//   HEARTH_SOAK_IDLE_MS        idle per simulated minute (a real server at this load mostly idles)
+//   HEARTH_SOAK_DIAG=1         every 5 simulated minutes RSS before and after a full GC (then after
+//                              HEARTH_SOAK_DIAG_IDLE_MS of idle); the live heap after each flush
+//   HEARTH_SOAK_SNAPSHOT=dir   with DIAG, a heap snapshot whenever over 50 MB stays live after a flush
+// Diagnostics change the run: the table's numbers are meant without them.
 
 import { fullGC, heapStats } from "bun:jsc";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -29,6 +34,7 @@ const HOURS = Number(env.HEARTH_SOAK_HOURS ?? 24);
 const BUDGET_S = Number(env.HEARTH_SOAK_BUDGET_S ?? 400);
 const CONCURRENCY = Number(env.HEARTH_SOAK_CONCURRENCY ?? 4);
 const DIAG = env.HEARTH_SOAK_DIAG === "1";
+const IDLE_MS = Number(env.HEARTH_SOAK_IDLE_MS ?? 0);
 const HOUR_MS = 3_600_000;
 const ROUNDS_PER_HOUR = HOUR_MS / ROUND_MS;
 const SAMPLE_EVERY = 30; // rounds: RSS every simulated 5 minutes
@@ -63,10 +69,19 @@ export async function soak(t: Table): Promise<void> {
       let hourPeak = 0;
       for (let r = 0; r < ROUNDS_PER_HOUR; r++, round++) {
         await load.sendRound(app, round, start + round * ROUND_MS, CONCURRENCY);
+        // A real server at this load idles most of the time; HEARTH_SOAK_IDLE_MS gives it some.
+        if (IDLE_MS > 0 && round % 6 === 5) await Bun.sleep(IDLE_MS);
         if (r % SAMPLE_EVERY === SAMPLE_EVERY - 1) {
           const now = memoryNow();
           hourPeak = Math.max(hourPeak, now.rss);
-          if (DIAG) progress(`soak diag: round ${round + 1}: RSS ${fmt(now.rss, 0)} MB, JS heap ${fmt(now.heap, 0)} MB, ${await headGauges(app)}`);
+          if (DIAG) {
+            // A full GC here changes the run; it is for telling live data from garbage, not for the numbers above.
+            fullGC();
+            const live = memoryNow();
+            await Bun.sleep(Number(env.HEARTH_SOAK_DIAG_IDLE_MS ?? 0));
+            const idle = memoryNow();
+            progress(`soak diag: round ${round + 1}: RSS ${fmt(now.rss, 0)} MB (JS heap ${fmt(now.heap, 0)}), after a full GC ${fmt(live.rss, 0)} MB (JS heap ${fmt(live.heap, 0)}), then idle ${fmt(idle.rss, 0)} MB; ${await headGauges(app)}`);
+          }
         }
       }
       const before = memoryNow().rss;
@@ -162,6 +177,12 @@ async function diagnose(app: App): Promise<void> {
     .slice(0, 8)
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
+  // HEARTH_SOAK_SNAPSHOT=<dir>: a V8-format heap snapshot whenever much is still live after a flush.
+  if (env.HEARTH_SOAK_SNAPSHOT && h.heapSize > 50e6) {
+    const path = join(env.HEARTH_SOAK_SNAPSHOT, `soak-${Date.now()}.heapsnapshot`);
+    await Bun.write(path, Bun.generateHeapSnapshot("v8"));
+    progress(`soak diag: heap snapshot ${path}; JS heap after it ${fmt(heapStats().heapSize / 1e6, 0)} MB`);
+  }
   progress(
     `soak diag: after flush + full GC + 1 s: RSS ${fmt(before, 0)} → ${fmt(memoryNow().rss, 0)} MB, JS heap ${fmt(h.heapSize / 1e6, 0)} MB ` +
       `(capacity ${fmt(h.heapCapacity / 1e6, 0)}), extra ${fmt(h.extraMemorySize / 1e6, 0)} MB; ${await headGauges(app)}; ${top}`,
