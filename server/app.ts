@@ -44,7 +44,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
   const compactor = createCompactor({ config, tenants: () => ingester.tenantDBs(), settings, log });
   let gateway: StoreGatewayRole | null = null;
   if (config.storage.backend !== "none") {
-    gateway = await createStoreGateway({ config, tenants: readOnly ? undefined : () => ingester.tenantDBs(), settings, log });
+    gateway = await createStoreGateway({ config, tenants: readOnly ? undefined : () => ingester.tenantDBs(), settings, catalog: ingester.catalog, log });
     const g = gateway;
     metrics.registry.gauge({ name: "hearth_bucket_upload_lag_seconds", help: "Age of the oldest finished block not yet uploaded to the bucket.", collect: (m) => m.set({}, g.stats().uploadLagMs / 1000) });
     metrics.registry.gauge({ name: "hearth_bucket_upload_errors", help: "Block uploads that failed since start (each is retried).", collect: (m) => m.set({}, g.stats().uploadErrors) });

@@ -35,6 +35,8 @@ export interface Ingester {
   /** Each tenant's storage, for the compactor. */
   tenantDBs(): Map<string, TenantDB>;
   stats(): Map<string, HeadStats & { blocks: number }>;
+  /** The data dir's block catalog (null for a read-only process). */
+  readonly catalog: Catalog | null;
   close(): Promise<void>;
 }
 
@@ -95,6 +97,7 @@ export async function createIngester(cfg: IngesterConfig, log: (msg: string) => 
 
   return {
     replay,
+    catalog,
     async push(tenant, items) {
       if (closed) throw new Error("ingester is closed");
       const db = await tenantDB(tenant);
@@ -141,6 +144,7 @@ export function createReadOnlyIngester(): Ingester & { replay: ReplayStats } {
     readers: () => [],
     tenantDBs: () => empty,
     stats: () => new Map(),
+    catalog: null,
     async close() {},
   };
 }

@@ -11,9 +11,10 @@ import { FsBucket } from "../storage/bucket/fs-bucket.ts";
 import { S3Bucket } from "../storage/bucket/s3-bucket.ts";
 import { ulidTime } from "../storage/block/meta.ts";
 import { planRetention, retentionBlock } from "../storage/retention.ts";
+import type { Catalog } from "../storage/catalog.ts";
 import { Shipper } from "../storage/shipper.ts";
 import { StoreGateway } from "../storage/store-gateway.ts";
-import type { TenantDB } from "../storage/tenant-db.ts";
+import { supersededBlocks, type TenantDB } from "../storage/tenant-db.ts";
 import type { Config } from "./config.ts";
 import type { TenantSettingsSource } from "./overrides.ts";
 
@@ -51,6 +52,8 @@ export async function createStoreGateway(deps: {
   /** The ingester's tenants; undefined in read-only mode. */
   tenants: (() => Map<string, TenantDB>) | undefined;
   settings: TenantSettingsSource;
+  /** The data dir's block catalog, told which blocks the bucket holds after each sync. */
+  catalog?: Catalog | null;
   log: (msg: string) => void;
 }): Promise<StoreGatewayRole> {
   const { config, settings, log } = deps;
@@ -88,6 +91,17 @@ export async function createStoreGateway(deps: {
           deleted = true;
         }
       }
+      // Blocks a compaction superseded leave the bucket once the compacted block has been there for
+      // two syncs: a read-only peer has by then listed it and stopped reading the sources.
+      const delay = 2 * st.syncInterval;
+      for (const tenant of gateway.allTenants()) {
+        const settled = gateway.allMetas(tenant).filter((m) => m.compaction.level <= 1 || now - ulidTime(m.ulid) >= delay);
+        for (const ulid of supersededBlocks(settled)) {
+          log(`store-gateway: tenant ${tenant}: deleting block ${ulid} from the bucket (superseded by a compacted block)`);
+          await shipperFor(tenant).deleteRemote(ulid);
+          deleted = true;
+        }
+      }
       // Local copies of blocks the bucket serves are dropped once old enough.
       if (st.localRetention > 0) {
         for (const [tenant, db] of local) {
@@ -100,6 +114,17 @@ export async function createStoreGateway(deps: {
       }
       // Deleting remote blocks changes the bucket's list; refresh so queries stop seeing them.
       if (deleted) await gateway.sync();
+    }
+    recordInCatalog();
+  }
+
+  function recordInCatalog() {
+    const catalog = deps.catalog;
+    if (!catalog) return;
+    try {
+      for (const tenant of new Set([...catalog.tenants(), ...gateway.allTenants()])) catalog.syncBucket(tenant, gateway.allMetas(tenant));
+    } catch (e) {
+      log(`store-gateway: the block catalog missed the bucket's list: ${e instanceof Error ? e.message : e}`);
     }
   }
 

@@ -239,6 +239,18 @@ export class Catalog {
     });
   }
 
+  /**
+   * Makes the catalog's bucket copies of `tenant` exactly `metas` (the blocks listed in the
+   * bucket): new ones are added, copies no longer there dropped, all in one transaction.
+   */
+  syncBucket(tenant: string, metas: BlockMeta[]): void {
+    const present = new Set(metas.map((m) => m.ulid));
+    this.transaction(() => {
+      for (const b of this.list(tenant)) if (b.location !== "local" && !present.has(b.ulid)) this.dropLocation(tenant, b.ulid, "bucket");
+      for (const m of metas) this.addLocation(tenant, m, "bucket");
+    });
+  }
+
   /** Forgets a block wherever it lives. */
   remove(tenant: string, ulid: string): void {
     this.stmts.remove.run({ tenant, ulid });

@@ -80,6 +80,16 @@ export class StoreGateway {
     return (this.served.get(tenant) ?? []).map((b) => b.meta);
   }
 
+  /** Metas of every block in the bucket for a tenant, superseded ones included. */
+  allMetas(tenant: string): BlockMeta[] {
+    return [...(this.blocks.get(tenant)?.values() ?? [])].map((b) => b.meta);
+  }
+
+  /** Tenants with any block in the bucket, served or superseded. */
+  allTenants(): string[] {
+    return [...this.blocks.keys()].sort();
+  }
+
   /**
    * Readers of a tenant's blocks in the bucket. `exclude` holds the ULIDs, and compaction
    * sources, of blocks the caller serves itself: a bucket block whose ULID, or every one of whose

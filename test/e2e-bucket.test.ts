@@ -2,7 +2,9 @@
 // (s3rver), and a second, read-only process on the same bucket answers the same queries.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { FIXTURES, readPprof, sumColumn } from "./helpers/pprof-oracle.ts";
 import { S3rver } from "./helpers/s3rver.ts";
 import { S3Bucket } from "../storage/bucket/s3-bucket.ts";
@@ -126,4 +128,73 @@ describe("bucket", () => {
       }
     });
   }
+
+  test("compaction reaches the bucket: superseded blocks are deleted from it, and the catalog knows where each block is", async () => {
+    const prefix = "compacted";
+    const args = ["--storage.backend", "s3", "--storage.s3.endpoint", s3.endpoint, "--storage.s3.bucket", "hearth", "--storage.prefix", prefix, "--storage.sync-interval", "1s"];
+    const bucket = new S3Bucket({ endpoint: s3.endpoint, bucket: "hearth", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
+    const metaKeys = async () => (await Array.fromAsync(bucket.list(`${prefix}/`, { recursive: true }))).filter((k) => k.endsWith("/meta.json"));
+    const ulidOf = (key: string) => key.split("/").at(-2)!;
+    const waitFor = async (what: string, ok: () => Promise<boolean>) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await ok())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await Bun.sleep(200);
+      }
+    };
+    const [f, type, idx] = FILES[0];
+    const want = sumColumn(readPprof(FIXTURES + "pprof/" + f), idx);
+    const dataDir = tempDir();
+    try {
+      // Three level-1 blocks reach the bucket while compaction is off.
+      let w = await startServer({ dataDir, args: [...args, "--compactor.enabled=false"], env });
+      for (const round of [1, 2, 3]) {
+        expect((await fetch(`${w.url}/ingest?format=pprof&name=${svc(f)}-${round}`, { method: "POST", body: readFileSync(FIXTURES + "pprof/" + f) })).status).toBe(200);
+        expect((await fetch(`${w.url}/ingester/flush`, { method: "POST" })).status).toBe(200);
+      }
+      await waitFor("3 uploaded blocks", async () => (await metaKeys()).length === 3);
+      const sources = (await metaKeys()).map(ulidOf).sort();
+      await w.stop();
+
+      // With compaction on, they merge into one block; once it is uploaded, its sources leave the bucket.
+      w = await startServer({ dataDir, args: [...args, "--compactor.interval", "1s"], env });
+      try {
+        await waitFor("one compacted block in the bucket", async () => {
+          const keys = await metaKeys();
+          return keys.length === 1 && !sources.includes(ulidOf(keys[0]));
+        });
+        const [key] = await metaKeys();
+        const meta = JSON.parse(new TextDecoder().decode(await bucket.get(key)));
+        expect(meta.compaction.level).toBeGreaterThan(1);
+        expect([...meta.compaction.sources].sort()).toEqual(sources);
+        // Nothing of the sources is left in the bucket: no data file without its meta.json.
+        const keys = await Array.fromAsync(bucket.list(`${prefix}/`, { recursive: true }));
+        for (const u of sources) expect(keys.filter((k) => k.includes(u))).toEqual([]);
+
+        // The catalog lists the compacted block both locally and in the bucket, and nothing of the sources.
+        await waitFor("the catalog to record the bucket copy", async () => {
+          const db = new Database(join(dataDir, "catalog.sqlite"), { readonly: true });
+          try {
+            const rows = db.query("SELECT ulid, location FROM blocks").all() as { ulid: string; location: string }[];
+            return rows.length === 1 && rows[0].ulid === meta.ulid && rows[0].location === "both";
+          } finally {
+            db.close();
+          }
+        });
+
+        for (const round of [1, 2, 3]) expect(Number((await query(w, `${svc(f)}-${round}`, type)).total), `round ${round}`).toBe(want);
+        const reader = await startServer({ args: [...args, "--read-only"], env });
+        try {
+          for (const round of [1, 2, 3]) expect(Number((await query(reader, `${svc(f)}-${round}`, type)).total), `reader round ${round}`).toBe(want);
+        } finally {
+          await reader.stop();
+          removeDir(reader.dataDir);
+        }
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      removeDir(dataDir);
+    }
+  });
 });
