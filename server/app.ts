@@ -50,6 +50,8 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     metrics.registry.gauge({ name: "hearth_bucket_upload_errors", help: "Block uploads that failed since start (each is retried).", collect: (m) => m.set({}, g.stats().uploadErrors) });
     metrics.registry.gauge({ name: "hearth_bucket_uploaded_blocks", help: "Blocks uploaded to the bucket since start.", collect: (m) => m.set({}, g.stats().uploadedBlocks) });
     metrics.registry.gauge({ name: "hearth_bucket_cache_bytes", help: "Bytes of bucket blocks cached locally.", collect: (m) => m.set({}, g.stats().cacheBytes) });
+    metrics.registry.gauge({ name: "hearth_bucket_range_cache_bytes", help: "Bytes of profiles.parquet pages read from the bucket and kept in memory.", collect: (m) => m.set({}, g.stats().rangeCacheBytes) });
+    metrics.registry.gauge({ name: "hearth_bucket_range_fetched_bytes", help: "Bytes of profiles.parquet read from the bucket by range since start.", collect: (m) => m.set({}, g.stats().rangeFetchedBytes) });
   }
   const distributor = createDistributor({ ingester, limits: config.limits, metrics });
   const querier = createQuerier({

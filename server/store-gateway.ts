@@ -4,6 +4,8 @@
 
 import { join } from "node:path";
 import { BlockCache } from "../storage/block/block-cache.ts";
+import { PROFILES_FILE } from "../storage/block/schema.ts";
+import { RangeCache } from "../storage/bucket/range-cache.ts";
 import type { ProfileReader } from "../storage/head/read.ts";
 import type { Bucket } from "../storage/bucket/bucket.ts";
 import { prefixed } from "../storage/bucket/bucket.ts";
@@ -24,7 +26,7 @@ export interface StoreGatewayRole {
   tenants(): string[];
   /** One upload + list refresh + local clean-up pass. */
   sync(): Promise<void>;
-  stats(): { uploadLagMs: number; uploadErrors: number; uploadedBlocks: number; cacheBytes: number };
+  stats(): { uploadLagMs: number; uploadErrors: number; uploadedBlocks: number; cacheBytes: number; rangeCacheBytes: number; rangeFetchedBytes: number };
   close(): Promise<void>;
 }
 
@@ -59,8 +61,10 @@ export async function createStoreGateway(deps: {
   const { config, settings, log } = deps;
   const st = config.storage;
   const bucket = await openBucket(config);
-  const cache = await BlockCache.open(st.cacheDir || join(config.dataDir, "bucket-cache"), { maxBytes: st.cacheMaxBytes, log });
-  const gateway = new StoreGateway(bucket, cache, { log });
+  // Index and symbols are cached on disk; profiles.parquet is read by range, only the row groups a query needs.
+  const cache = await BlockCache.open(st.cacheDir || join(config.dataDir, "bucket-cache"), { maxBytes: st.cacheMaxBytes, remoteFiles: new Set([PROFILES_FILE]), log });
+  const ranges = new RangeCache();
+  const gateway = new StoreGateway(bucket, cache, { log, ranges });
   const shippers = new Map<string, Shipper>();
   const shipperFor = (tenant: string) => {
     let s = shippers.get(tenant);
@@ -161,7 +165,7 @@ export async function createStoreGateway(deps: {
         errors += s.uploadErrors;
         uploaded += s.uploadedBlocks;
       }
-      return { uploadLagMs: lag, uploadErrors: errors, uploadedBlocks: uploaded, cacheBytes: cache.bytes };
+      return { uploadLagMs: lag, uploadErrors: errors, uploadedBlocks: uploaded, cacheBytes: cache.bytes, rangeCacheBytes: ranges.bytes, rangeFetchedBytes: ranges.fetchedBytes };
     },
     async close() {
       closed = true;

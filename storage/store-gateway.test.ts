@@ -18,6 +18,9 @@ import type { Labels } from "./model/labels.ts";
 import type { Profile } from "./model/profile.ts";
 import { parseSelector } from "./model/selector.ts";
 import { collapsed, Tree } from "./model/tree.ts";
+import { RangeCache } from "./bucket/range-cache.ts";
+import { PROFILES_FILE } from "./block/schema.ts";
+import { existsSync } from "node:fs";
 import { Shipper } from "./shipper.ts";
 import { StoreGateway } from "./store-gateway.ts";
 
@@ -88,7 +91,7 @@ let logs: string[];
 const log = (m: string) => logs.push(m);
 
 /** Writes blocks for a tenant locally and ships them; returns their metas and a local reader of each. */
-async function ship(tenant: string, heads: Head[], opts: { level?: number; sources?: string[] } = {}) {
+async function ship(tenant: string, heads: Head[], opts: { level?: number; sources?: string[]; rowGroupSize?: number } = {}) {
   const blocksDir = join(root, "data", tenant, "blocks");
   mkdirSync(blocksDir, { recursive: true });
   const out: { meta: BlockMeta; local: BlockReader }[] = [];
@@ -147,6 +150,56 @@ describe("StoreGateway", () => {
     expect(await each(remote, (x) => x.selectMergeProfile(all))).toEqual(await each(local, (x) => x.selectMergeProfile(all)));
     expect(await mergedTree(gw.readers("t2"), all)).toEqual(await mergedTree(t2.blocks.map((b) => b.local), all));
     expect(cache.size).toBe(3);
+    await gw.close();
+  });
+
+  test("with range reads, profiles.parquet stays in the bucket: answers are the same, a narrow query reads a small part of it", async () => {
+    // 300 services: one service's rows are a small slice of the block.
+    // Values from a fixed pseudo-random sequence, so the file does not compress to nothing.
+    let seed = 42;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    const h = new Head();
+    for (let svc = 0; svc < 300; svc++)
+      for (let i = 0; i < 30; i++)
+        h.append(labels(`svc-${svc}`), cpuProfile({ [`main;serve;s${svc}`]: rnd(), [`main;loop;l${i % 5}`]: rnd(), "main;gc": rnd() }, T0 + i * 60_000));
+    // Small row groups stand in for a big block: a query reads only the row groups of its series.
+    const t1 = await ship("t1", [h], { rowGroupSize: 2048 });
+    const cache = await BlockCache.open(join(root, "cache"), { maxBytes: 1 << 30, remoteFiles: new Set([PROFILES_FILE]) });
+    const ranges = new RangeCache({ pageBytes: 4096, maxBytes: 1 << 20 });
+    const gw = new StoreGateway(bucket, cache, { log, ranges });
+    await gw.sync();
+    const { meta, local } = t1.blocks[0];
+    const parquetBytes = meta.files.find((f) => f.relPath === PROFILES_FILE)!.sizeBytes;
+
+    const one = query(T0, T0 + HOUR, '{service_name="svc-123"}');
+    const want = await mergedTree([local], one);
+    expect(want.size).toBe(7);
+    expect(await mergedTree(gw.readers("t1"), one)).toEqual(want);
+    expect(existsSync(join(root, "cache", "tenants", "t1", meta.ulid, PROFILES_FILE))).toBe(false);
+    // Footer plus the pages of one series: far less than the file.
+    expect(ranges.fetchedBytes).toBeGreaterThan(0);
+    expect(ranges.fetchedBytes).toBeLessThan(parquetBytes / 3);
+
+    // The same query again is served from memory.
+    const fetched = ranges.fetchedBytes;
+    expect(await mergedTree(gw.readers("t1"), one)).toEqual(want);
+    expect(ranges.fetchedBytes).toBe(fetched);
+
+    // Every query kind over everything still answers like the local block; the page cache stays bounded.
+    const all = query(T0, T0 + HOUR);
+    const [remote] = gw.readers("t1");
+    expect(await mergedTree([remote], all)).toEqual(await mergedTree([local], all));
+    expect(await remote.selectMergeProfile(all)).toEqual(await local.selectMergeProfile(all));
+    const sq = { ...all, groupBy: ["service_name"], stepMs: 60_000, aggregation: "sum" as const };
+    expect(await remote.selectSeries(sq)).toEqual(await local.selectSeries(sq));
+    expect(ranges.bytes).toBeLessThanOrEqual(1 << 20);
+
+    // The bucket failing mid-query fails the query but does not mark the block damaged.
+    const failing = new StoreGateway({ ...bucket, list: bucket.list.bind(bucket), get: bucket.get.bind(bucket), size: bucket.size.bind(bucket), getRange: async () => { throw new Error("connection refused"); } } as unknown as Bucket, await BlockCache.open(join(root, "cache2"), { maxBytes: 1 << 30, remoteFiles: new Set([PROFILES_FILE]) }), { log, ranges: new RangeCache() });
+    await failing.sync();
+    await expect(mergedTree(failing.readers("t1"), one)).rejects.toThrow("connection refused");
+    expect(logs.join("\n")).not.toContain("unreadable");
+    await failing.close();
     await gw.close();
   });
 

@@ -7,10 +7,16 @@ import { BlockReader } from "./block/reader.ts";
 import { type Bucket, NotFoundError } from "./bucket/bucket.ts";
 import { mergedProfileShell, type ProfileReader, type TimeRange } from "./head/read.ts";
 import { Tree } from "./model/tree.ts";
+import type { RangeCache } from "./bucket/range-cache.ts";
 import { supersededBlocks } from "./tenant-db.ts";
 
 export interface StoreGatewayOptions {
   log?: (msg: string) => void;
+  /**
+   * When given, profiles.parquet is read from the bucket by range through this cache instead of
+   * being downloaded (open the BlockCache with `remoteFiles` holding PROFILES_FILE to match).
+   */
+  ranges?: RangeCache;
   /** meta.json files read at once by sync() (default 8). */
   syncConcurrency?: number;
 }
@@ -177,6 +183,7 @@ export class StoreGateway {
         if (!next.get(tenant)?.has(ulid)) {
           removed.push(ulid);
           // Closed now if nothing uses it, else by the eviction that follows its last release.
+          this.opts.ranges?.forget(bucketBlockPrefix(tenant, ulid));
           if (this.cache.remove(tenant, ulid)) this.retiring.set(`${tenant}/${ulid}`, b);
           else this.closeBlock(b);
         }
@@ -218,7 +225,9 @@ export class StoreGateway {
       try {
         const dir = await this.cache.get(tenant, meta.ulid, this.bucket);
         pinned = true;
-        b.open ??= BlockReader.open(dir);
+        const ranges = this.opts.ranges;
+        const prefix = bucketBlockPrefix(tenant, meta.ulid);
+        b.open ??= BlockReader.open(dir, ranges ? { remote: (rel, size) => ranges.buffer(this.bucket, prefix + rel, size) } : {});
         return await fn(await b.open);
       } catch (e) {
         // Deleted from the bucket (retention, compaction) since this query took its list of blocks.

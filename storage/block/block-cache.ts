@@ -1,5 +1,6 @@
-// A bounded local directory of blocks fetched from a bucket: whole blocks, downloaded by ranged
-// reads into a temp dir and renamed into place, evicted least recently used, never while in use.
+// A bounded local directory of blocks fetched from a bucket, downloaded by ranged reads into a temp
+// dir and renamed into place, evicted least recently used, never while in use. Files named in
+// `remoteFiles` (the big profiles.parquet) stay in the bucket: queries read just the ranges they need.
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -24,6 +25,8 @@ export interface BlockCacheOptions {
   downloadConcurrency?: number;
   /** Bytes per ranged read while downloading, so a big file never sits in memory whole (default 8 MiB). */
   chunkBytes?: number;
+  /** Files not downloaded: readers fetch their byte ranges from the bucket on demand. */
+  remoteFiles?: ReadonlySet<string>;
   log?: (msg: string) => void;
 }
 
@@ -91,7 +94,7 @@ export class BlockCache {
       for (const ulid of readdirSync(join(dir, TENANTS, tenant))) {
         const blockDir = join(dir, TENANTS, tenant, ulid);
         try {
-          const { bytes } = checkBlock(blockDir, ulid);
+          const { bytes } = checkBlock(blockDir, ulid, opts.remoteFiles);
           found.push({ tenant, ulid, dir: blockDir, bytes, lastUsed: statSync(blockDir).mtimeMs, pins: 0, doomed: false });
         } catch (e) {
           cache.log(`block cache: removing ${blockDir}: ${e instanceof Error ? e.message : e}`);
@@ -194,12 +197,13 @@ export class BlockCache {
       for (const f of meta.files) {
         if (typeof f.relPath !== "string" || f.relPath.includes("/") || f.relPath === META_FILE || !Number.isSafeInteger(f.sizeBytes))
           throw new BlockCorruptError(prefix, META_FILE, `unexpected file entry ${JSON.stringify(f)}`);
+        if (this.opts.remoteFiles?.has(f.relPath)) continue;
         await this.fetchFile(bucket, prefix, f.relPath, join(tmp, f.relPath), f.sizeBytes);
         bytes += f.sizeBytes;
       }
       writeDurable(join(tmp, META_FILE), metaBytes);
       // The same checks a restart makes; also validates meta.json and that it names this block.
-      checkBlock(tmp, ulid);
+      checkBlock(tmp, ulid, this.opts.remoteFiles);
       fsyncDir(tmp);
       const tenantDir = join(this.dir, TENANTS, tenant);
       mkdirSync(tenantDir, { recursive: true });
@@ -290,8 +294,11 @@ function keyOf(tenant: string, ulid: string): string {
   return `${tenant}/${ulid}`;
 }
 
-/** Validates a cached block as BlockReader would (meta.json, its ULID, each file's size); returns its bytes. */
-function checkBlock(dir: string, ulid: string): { meta: BlockMeta; bytes: number } {
+/**
+ * Validates a cached block as BlockReader would (meta.json, its ULID, each file's size); returns its
+ * bytes. A file in `remote` may be absent (read from the bucket); if present it must be whole.
+ */
+function checkBlock(dir: string, ulid: string, remote?: ReadonlySet<string>): { meta: BlockMeta; bytes: number } {
   if (!isUlid(ulid)) throw new BlockCorruptError(dir, META_FILE, "directory is not named by a ULID");
   const meta = readMeta(dir);
   if (meta.ulid !== ulid) throw new BlockCorruptError(dir, META_FILE, `names block ${meta.ulid}`);
@@ -301,6 +308,7 @@ function checkBlock(dir: string, ulid: string): { meta: BlockMeta; bytes: number
     try {
       size = statSync(join(dir, f.relPath)).size;
     } catch {
+      if (remote?.has(f.relPath)) continue;
       throw new BlockCorruptError(dir, f.relPath, "missing");
     }
     if (size !== f.sizeBytes) throw new BlockCorruptError(dir, f.relPath, `size ${size} bytes, meta.json says ${f.sizeBytes}`);

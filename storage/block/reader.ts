@@ -1,7 +1,7 @@
 // BlockReader: answers the head's queries (ProfileReader) from a block on disk. Opening reads only
 // meta.json; the index, profiles.parquet and symbols are opened on the first query that needs them.
 
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
 import { mergedProfileShell, type ProfileReader, type SelectQuery, type SeriesPoints, type SeriesQuery, type TimeRange } from "../head/read.ts";
@@ -15,6 +15,7 @@ import { profileFromStackSums, treeFromStackSums } from "../head/stack-merge.ts"
 import { BlockCorruptError, readMeta, type BlockMeta } from "./meta.ts";
 import { COL_STACK, COL_VALUE, INDEX_FILE, PAGE_SIZE, PROFILES_FILE, PROFILES_SCHEMA, SYMBOLS_FILE, parquetDecompressors } from "./schema.ts";
 import { SeriesIndex, type IndexSeries, type SeriesProfiles } from "./series-index.ts";
+import { NotFoundError, RemoteReadError } from "../bucket/bucket.ts";
 
 /**
  * Wanted rows closer than this (within one row group) are read as one span. A page holds about
@@ -39,6 +40,17 @@ interface SeriesPart {
   run: RowRun;
 }
 
+// A remote file that cannot be read fails the query; it does not mark the block damaged.
+const isRemoteFailure = (e: unknown) => e instanceof RemoteReadError || e instanceof NotFoundError;
+
+export interface BlockReaderOptions {
+  /**
+   * A file of the block that is not in its directory but elsewhere (a bucket): its bytes, read by
+   * range. Only profiles.parquet is read this way.
+   */
+  remote?: (relPath: string, size: number) => AsyncBuffer;
+}
+
 interface ParquetHandle {
   file: AsyncBuffer;
   metadata: FileMetaData;
@@ -60,16 +72,17 @@ export class BlockReader implements ProfileReader {
   private constructor(
     readonly dir: string,
     readonly meta: BlockMeta,
+    private readonly opts: BlockReaderOptions = {},
   ) {}
 
   /**
    * Reads and validates meta.json only, so opening many blocks is cheap. The directory must be
    * named after the block's ULID: a leftover `<ULID>.tmp` (an interrupted write) is not a block.
    */
-  static async open(dir: string): Promise<BlockReader> {
+  static async open(dir: string, opts: BlockReaderOptions = {}): Promise<BlockReader> {
     const meta = readMeta(dir);
     if (basename(dir) !== meta.ulid) throw new BlockCorruptError(dir, "meta.json", `directory name is not the block's ULID ${meta.ulid}, so it is not a finished block`);
-    return new BlockReader(dir, meta);
+    return new BlockReader(dir, meta, opts);
   }
 
   /**
@@ -155,14 +168,22 @@ export class BlockReader implements ProfileReader {
   }
 
   private async loadParquet(): Promise<ParquetHandle> {
-    const path = this.checkFile(PROFILES_FILE);
-    const size = this.meta.files.find((f) => f.relPath === PROFILES_FILE)!.sizeBytes;
-    const f = Bun.file(path);
-    const file: AsyncBuffer = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
+    const entry = this.meta.files.find((f) => f.relPath === PROFILES_FILE);
+    const remote = entry && this.opts.remote && !existsSync(join(this.dir, PROFILES_FILE)) ? this.opts.remote(PROFILES_FILE, entry.sizeBytes) : null;
+    let file: AsyncBuffer;
+    if (remote) file = remote;
+    else {
+      const path = this.checkFile(PROFILES_FILE);
+      const size = entry!.sizeBytes;
+      const f = Bun.file(path);
+      file = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
+    }
     let metadata: FileMetaData;
     try {
-      metadata = await parquetMetadataAsync(file);
+      // From a bucket, a small first read: hyparquet's default (512 KiB) would fetch most small files whole.
+      metadata = await parquetMetadataAsync(file, remote ? { initialFetchSize: 16 << 10 } : undefined);
     } catch (e) {
+      if (isRemoteFailure(e)) throw e;
       throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
     }
     const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
@@ -304,6 +325,7 @@ export class BlockReader implements ProfileReader {
         },
       });
     } catch (e) {
+      if (isRemoteFailure(e)) throw e;
       throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
     }
     if (gotValues !== end - start || (stacks && gotStacks !== end - start))

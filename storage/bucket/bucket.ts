@@ -41,6 +41,11 @@ export class NotFoundError extends Error {
   }
 }
 
+/** Reading an object failed for a reason of the bucket's (unreachable, short read), not of the data. */
+export class RemoteReadError extends Error {
+  override name = "RemoteReadError";
+}
+
 // Control characters cannot travel in S3's XML listings, and NUL cannot be in a file name.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
