@@ -43,7 +43,8 @@ export function legacyType(appName: string): { app: string; type: LegacyType } {
   const dot = appName.lastIndexOf(".");
   const suffix = dot < 0 ? "cpu" : appName.slice(dot + 1);
   const app = dot < 0 ? appName : appName.slice(0, dot);
-  const type = SUFFIXES[suffix];
+  // hasOwn: a suffix like `constructor` must not find Object.prototype's.
+  const type = Object.hasOwn(SUFFIXES, suffix) ? SUFFIXES[suffix] : undefined;
   if (!type) throw badRequest(`unknown profile type: ${suffix} (the part of the app name after the last '.' names the profile type, e.g. myapp.cpu, myapp.alloc_space)`);
   return { app, type };
 }
