@@ -53,7 +53,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     metrics.registry.gauge({ name: "hearth_bucket_range_cache_bytes", help: "Bytes of profiles.parquet pages read from the bucket and kept in memory.", collect: (m) => m.set({}, g.stats().rangeCacheBytes) });
     metrics.registry.gauge({ name: "hearth_bucket_range_fetched_bytes", help: "Bytes of profiles.parquet read from the bucket by range since start.", collect: (m) => m.set({}, g.stats().rangeFetchedBytes) });
   }
-  const distributor = createDistributor({ ingester, limits: config.limits, metrics });
+  const distributor = createDistributor({ ingester, limits: config.limits, tenantLimits: settings.overridesFor, metrics });
   const querier = createQuerier({
     readers: (tenants) => tenants.flatMap((t) => [...ingester.readers(t), ...(gateway?.readers(t, ingester.tenantDBs().get(t)) ?? [])]),
     limits: config.limits,

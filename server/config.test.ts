@@ -57,6 +57,21 @@ describe("defaults", () => {
     expect(c.log.level).toBe("info");
   });
 
+  test("ingestion limits default to Pyroscope's §6 values", () => {
+    const l = defaultConfig().limits;
+    expect(l.ingestionRateMb).toBe(4);
+    expect(l.ingestionBurstSizeMb).toBe(2);
+    expect(l.maxLabelNamesPerSeries).toBe(30);
+    expect(l.maxLabelNameLength).toBe(1024);
+    expect(l.maxLabelValueLength).toBe(2048);
+    expect(l.maxProfileStacktraceSamples).toBe(16000);
+    expect(l.maxProfileStacktraceSampleLabels).toBe(100);
+    expect(l.maxProfileStacktraceDepth).toBe(1000);
+    expect(l.maxProfileSymbolValueLength).toBe(65535);
+    expect(l.rejectOlderThan).toBe(3_600_000);
+    expect(l.rejectNewerThan).toBe(600_000);
+  });
+
   test("storage upkeep defaults", () => {
     const c = defaultConfig();
     expect(c.retention).toEqual({ period: 30 * 86_400_000, maxBytes: 0, minFreeDisk: 1024 ** 3, interval: 60_000 });
@@ -109,6 +124,17 @@ describe("flags", () => {
     expect(c.limits.maxQueryLength).toBe(30 * 86_400_000);
     expect(c.server.grpcPort).toBe(9095);
     expect(c.log.level).toBe("debug");
+  });
+
+  test("ingestion rate flags take decimal MiB; window flags take durations, 0 = off", () => {
+    const c = loadConfig(["--limits.ingestion-rate-mb=0.5", "--limits.ingestion-burst-size-mb", "16", "--limits.reject-older-than", "0"], {});
+    expect(c.limits.ingestionRateMb).toBe(0.5);
+    expect(c.limits.ingestionBurstSizeMb).toBe(16);
+    expect(c.limits.rejectOlderThan).toBe(0);
+    expect(loadConfig([], { HEARTH_LIMITS_INGESTION_RATE_MB: "12" }).limits.ingestionRateMb).toBe(12);
+    expect(errorOf(["--limits.ingestion-rate-mb=-1"])).toContain('--limits.ingestion-rate-mb: invalid value "-1": expected a number >= 0');
+    expect(errorOf(["--limits.ingestion-rate-mb=4MB"])).toContain("expected a number");
+    expect(usage()).toContain("--limits.ingestion-rate-mb MB    [env HEARTH_LIMITS_INGESTION_RATE_MB; yaml limits.ingestion_rate_mb]");
   });
 
   test("the last of repeated flags wins", () => {
@@ -227,6 +253,7 @@ describe("YAML file", () => {
         "  max_profile_size_bytes: 1048576",
         "  max_query_length: 0",
         "  reject_older_than: 1h30m",
+        "  ingestion_rate_mb: 0.25",
         "log:",
         "  level: error",
       ].join("\n"),
@@ -241,6 +268,7 @@ describe("YAML file", () => {
     expect(c.limits.maxProfileSizeBytes).toBe(1048576);
     expect(c.limits.maxQueryLength).toBe(0);
     expect(c.limits.rejectOlderThan).toBe(90 * 60_000);
+    expect(c.limits.ingestionRateMb).toBe(0.25);
     expect(c.log.level).toBe("error");
     // Untouched keys keep their defaults.
     expect(c.limits.maxFlamegraphNodesMax).toBe(1048576);

@@ -21,8 +21,16 @@ export interface IngesterConfig {
   maxBlockBytes: number;
 }
 
-/** Pyroscope's validation limits (same meaning, bytes and ms instead of MB and Go durations). 0 = off. */
+/**
+ * Pyroscope's validation limits (same meaning, bytes and ms instead of MB and Go durations, except
+ * the ingestion rate, which keeps Pyroscope's MiB names). 0 = off. Most can be set per tenant in the
+ * overrides file (server/overrides.ts).
+ */
 export interface LimitsConfig {
+  /** MiB per second of uncompressed profiles (plus their labels) per tenant; 0 = no rate limit. */
+  ingestionRateMb: number;
+  /** MiB a tenant may send at once before the rate applies; 0 = one second's worth of the rate. */
+  ingestionBurstSizeMb: number;
   ingestionBodyLimitBytes: number;
   maxProfileSizeBytes: number;
   maxProfileStacktraceSamples: number;
@@ -147,6 +155,8 @@ export function defaultConfig(): Config {
       interval: MINUTE,
     },
     limits: {
+      ingestionRateMb: 4,
+      ingestionBurstSizeMb: 2,
       ingestionBodyLimitBytes: 256 * MiB,
       maxProfileSizeBytes: 4 * MiB,
       maxProfileStacktraceSamples: 16000,
@@ -308,11 +318,20 @@ function bool(help: string): Field<boolean> {
   });
 }
 
-function int(help: string, min: number, max = Number.MAX_SAFE_INTEGER, type = "N"): Field<number> {
+export function int(help: string, min: number, max = Number.MAX_SAFE_INTEGER, type = "N"): Field<number> {
   const expected = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
   return new Field(type, help, (raw) => {
     const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) throw new BadValue(`expected ${expected}`);
+    return n;
+  });
+}
+
+/** A non-negative decimal number such as 4, 0.5 or 1.25 (Pyroscope's float limits). */
+export function decimal(help: string, type = "N"): Field<number> {
+  return new Field(type, help, (raw) => {
+    const n = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isFinite(n) || n < 0) throw new BadValue("expected a number >= 0, such as 4 or 0.5");
     return n;
   });
 }
@@ -416,7 +435,7 @@ const spec: Spec<Config> = {
   },
   dataDir: str("directory for WAL, blocks and catalog", "DIR"),
   multitenancy: bool("honour X-Scope-OrgID; when off every request is tenant \"anonymous\""),
-  overridesFile: optional(str("YAML file of per-tenant overrides (retention), reloaded when it changes", "FILE")),
+  overridesFile: optional(str("YAML file of per-tenant overrides (retention and ingestion limits), reloaded when it changes", "FILE")),
   ingester: {
     walFsync: oneOf("always: fsync the WAL before acknowledging a push; none: leave it to the OS", [
       "always",
@@ -438,6 +457,8 @@ const spec: Spec<Config> = {
     interval: duration("how often retention and the free-disk guard run", SECOND),
   },
   limits: {
+    ingestionRateMb: decimal("MiB/s of uncompressed profiles (and labels) a tenant may send; over it → 429 (0 = off)", "MB"),
+    ingestionBurstSizeMb: decimal("MiB a tenant may send at once above the rate; a single larger profile is let through when the tenant has sent nothing for a while (0 = one second of the rate)", "MB"),
     ingestionBodyLimitBytes: size("largest ingest request body, after decompression (0 = off)"),
     maxProfileSizeBytes: size("largest single profile, uncompressed (0 = off)"),
     maxProfileStacktraceSamples: int("most samples in one profile (0 = off)", 0),
@@ -478,6 +499,9 @@ const spec: Spec<Config> = {
     level: oneOf("least severe level logged", ["debug", "info", "warn", "error"] as const),
   },
 };
+
+/** How each limit is read and described; the overrides file reads per-tenant limits with them. */
+export const limitFields: { readonly [K in keyof LimitsConfig]: Field<LimitsConfig[K]> } = spec.limits;
 
 // Short spellings for the keys people set most.
 const aliases: { flag: string; env?: string; path: string[] }[] = [

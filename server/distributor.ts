@@ -1,33 +1,67 @@
 // The distributor: turns every ingest dialect's output into series of the one profile model,
-// applies Pyroscope's label rules and validation, and hands the result to the ingester.
+// applies each tenant's limits (rate, window, size, depth, symbols, labels) and Pyroscope's label
+// rules, counts what it refuses by reason, and hands the rest to the ingester.
 
 import { LABEL_NAME, LABEL_SERVICE_NAME, getLabel, sortLabels, type Labels } from "../storage/model/labels.ts";
 import { selectSamples, type Profile } from "../storage/model/profile.ts";
 import type { PushRequest } from "./api/gen/push/v1/push_pb.ts";
-import { badRequest } from "./errors.ts";
+import { ApiError, badRequest } from "./errors.ts";
 import type { Ingester, IngestItem } from "./ingester.ts";
 import { maybeGunzip } from "./ingest/gunzip.ts";
 import { decodePprof } from "./ingest/pprof-decoder.ts";
+import { DiscardError, invalid, type DiscardReason } from "./limits/discard.ts";
+import { estimateProfileSize, labelsSize } from "./limits/profile-size.ts";
+import { RateLimiter, rateLimitMessage } from "./limits/rate-limiter.ts";
+import { validateLabels } from "./limits/validate-labels.ts";
+import { validateProfile } from "./limits/validate-profile.ts";
 import type { Metrics } from "./metrics.ts";
+import type { TenantLimits } from "./overrides.ts";
 
-export interface DistributorLimits {
-  maxProfileSizeBytes: number;
+/** Every tenant's limits, plus the request-wide one that is not per tenant. 0 = off. */
+export interface DistributorLimits extends TenantLimits {
   ingestionBodyLimitBytes: number;
-  maxLabelNamesPerSeries: number;
-  maxLabelNameLength: number;
-  maxLabelValueLength: number;
+}
+
+/** What an /ingest adapter knows about the request besides its profiles, for limits and metrics. */
+export interface IngestOptions {
+  /** Bytes of the profile as uploaded (gzip or not); observed as received compressed bytes. */
+  compressedBytes?: number;
+  /** Uncompressed pprof bytes of a single-profile upload; else each profile's size is estimated. */
+  uncompressedBytes?: number;
+  /** The `type` label of the compressed-bytes histogram for a multi-profile upload, e.g. "jfr". */
+  format?: string;
 }
 
 export interface Distributor {
   /** push.v1.PusherService/Push: series of gzipped or plain pprof with their labels. */
   push(tenant: string, req: PushRequest): Promise<void>;
   /** Profiles already decoded by an /ingest adapter, with their series labels. */
-  ingest(tenant: string, items: IngestItem[]): Promise<void>;
+  ingest(tenant: string, items: IngestItem[], opts?: IngestOptions): Promise<void>;
 }
+
+/** The distributor as the app holds it: also what the edges need to apply and count limits. */
+export interface DistributorRole extends Distributor {
+  /** The limits in force for `tenant` now (config defaults under its overrides). */
+  limitsFor(tenant: string): DistributorLimits;
+  /** Counts profiles an edge refused before reaching the distributor (e.g. too large to inflate). */
+  discarded(tenant: string, reason: DiscardReason, profiles: number, bytes: number): void;
+}
+
+export interface DistributorDeps {
+  ingester: Ingester;
+  /** The global limits (config.limits): every tenant's, unless tenantLimits says otherwise. */
+  limits: DistributorLimits;
+  /** A tenant's limits as in force now (the overrides file, reloaded); read on every request. */
+  tenantLimits?: (tenant: string) => TenantLimits;
+  metrics?: Metrics;
+  /** Wall-clock ms; for tests. */
+  now?: () => number;
+}
+
+const MiB = 1024 * 1024;
 
 // Sample labels that identify a span or profile instance: per-sample data, never series labels.
 const SAMPLE_ONLY_LABELS = new Set(["span_id", "profile_id", "trace_id", "span_name"]);
-const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
  * Pyroscope v1's label sanitization: dots in label names become underscores (so an SDK's
@@ -43,97 +77,156 @@ export function sanitizeLabels(ls: Labels): Labels {
   return sortLabels(out);
 }
 
-export function createDistributor(deps: { ingester: Ingester; limits: DistributorLimits; metrics?: Metrics }): Distributor {
-  const { ingester, limits } = deps;
+/** Splits a profile by its string sample labels: each distinct set becomes its own series. */
+function splitBySampleLabels(labels: Labels, p: Profile): IngestItem[] {
+  const sl = p.samples.labels;
+  if (!sl) return [{ labels, profile: p }];
+  const groups = new Map<string, { extra: Labels; idx: number[] }>();
+  for (let i = 0; i < p.samples.count; i++) {
+    const extra: Labels = [];
+    for (const l of sl[i] ?? []) if (l.str !== "" && !SAMPLE_ONLY_LABELS.has(l.key)) extra.push({ name: l.key, value: l.str });
+    sortLabels(extra);
+    const key = extra.map((l) => `${l.name}\xff${l.value}`).join("\xff");
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { extra, idx: [] }));
+    g.idx.push(i);
+  }
+  if (groups.size === 1 && groups.has("")) return [{ labels, profile: p }];
+  const out: IngestItem[] = [];
+  for (const g of groups.values()) {
+    // Series labels win over sample labels on conflict.
+    const merged = [...labels];
+    for (const l of g.extra) if (getLabel(labels, l.name) === undefined) merged.push(l);
+    out.push({ labels: sortLabels(merged), profile: selectSamples(p, g.idx) });
+  }
+  return out;
+}
 
-  function validateLabels(ls: Labels) {
-    if (ls.length > limits.maxLabelNamesPerSeries)
-      throw badRequest(`profile series has ${ls.length} labels, more than the limit of ${limits.maxLabelNamesPerSeries} (max_label_names_per_series)`);
-    const name = getLabel(ls, LABEL_NAME);
-    if (!name) throw badRequest("profile series has no __name__ label (invalid metric name)");
-    if (!getLabel(ls, LABEL_SERVICE_NAME)) throw badRequest("service name is not provided (label service_name is empty)");
-    let prev = "";
-    for (const l of ls) {
-      if (l.name === prev) throw badRequest(`duplicate label name ${JSON.stringify(l.name)}`);
-      prev = l.name;
-      if (l.name.length > limits.maxLabelNameLength)
-        throw badRequest(`label name ${JSON.stringify(l.name.slice(0, 64))}… is longer than ${limits.maxLabelNameLength} characters (max_label_name_length)`);
-      if (l.value.length > limits.maxLabelValueLength)
-        throw badRequest(`value of label ${JSON.stringify(l.name)} is longer than ${limits.maxLabelValueLength} characters (max_label_value_length)`);
-      if (!LABEL_NAME_RE.test(l.name)) throw badRequest(`invalid label name ${JSON.stringify(l.name)}`);
-    }
+/** A profile on its way in: series labels, uncompressed size, and its size as uploaded if known. */
+interface Received extends IngestItem {
+  size: number;
+  compressed?: number;
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export function createDistributor(deps: DistributorDeps): DistributorRole {
+  const { ingester, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  const limiter = new RateLimiter(now);
+
+  function limitsFor(tenant: string): DistributorLimits {
+    return deps.tenantLimits ? { ...deps.limits, ...deps.tenantLimits(tenant) } : deps.limits;
   }
 
-  /** Splits a profile by its string sample labels: each distinct set becomes its own series. */
-  function splitBySampleLabels(labels: Labels, p: Profile): IngestItem[] {
-    const sl = p.samples.labels;
-    if (!sl) return [{ labels, profile: p }];
-    const groups = new Map<string, { extra: Labels; idx: number[] }>();
-    for (let i = 0; i < p.samples.count; i++) {
-      const extra: Labels = [];
-      for (const l of sl[i] ?? []) if (l.str !== "" && !SAMPLE_ONLY_LABELS.has(l.key)) extra.push({ name: l.key, value: l.str });
-      sortLabels(extra);
-      const key = extra.map((l) => `${l.name}\xff${l.value}`).join("\xff");
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { extra, idx: [] }));
-      g.idx.push(i);
-    }
-    if (groups.size === 1 && groups.has("")) return [{ labels, profile: p }];
-    const out: IngestItem[] = [];
-    for (const g of groups.values()) {
-      // Series labels win over sample labels on conflict.
-      const merged = [...labels];
-      for (const l of g.extra) if (getLabel(labels, l.name) === undefined) merged.push(l);
-      out.push({ labels: sortLabels(merged), profile: selectSamples(p, g.idx) });
-    }
-    return out;
+  function discarded(tenant: string, reason: DiscardReason, profiles: number, bytes: number) {
+    metrics?.discardedSamples.inc({ reason, tenant }, profiles);
+    metrics?.discardedBytes.inc({ reason, tenant }, bytes);
   }
 
-  async function ingest(tenant: string, items: IngestItem[]) {
+  /**
+   * Rate limit, then each profile's limits, label split and label rules; all or nothing, so one
+   * refused profile refuses the request (and every profile in it is counted as discarded).
+   */
+  async function accept(tenant: string, lim: DistributorLimits, rs: Received[], bytes: number, request?: { type: string; compressed: number }) {
+    const limit = { bytesPerSecond: lim.ingestionRateMb * MiB, burstBytes: lim.ingestionBurstSizeMb * MiB };
+    const take = limiter.take(tenant, bytes, limit);
+    if (!take.ok) throw new DiscardError("rate_limited", rateLimitMessage(tenant, limit, bytes, take.retryAfterMs), "resource_exhausted");
+    if (request) metrics?.receivedCompressedBytes.observe({ type: request.type, tenant }, request.compressed);
+    const nowMs = now();
     const out: IngestItem[] = [];
-    for (const it of items) {
-      if (it.profile.sampleTypes.length === 0) throw badRequest("malformed profile: it has no sample types");
-      for (const part of splitBySampleLabels(it.labels, it.profile)) {
+    for (const r of rs) {
+      const type = getLabel(r.labels, LABEL_NAME) ?? "";
+      if (r.compressed !== undefined) metrics?.receivedCompressedBytes.observe({ type, tenant }, r.compressed);
+      metrics?.receivedDecompressedBytes.observe({ type, tenant }, r.size);
+      metrics?.receivedSamples.observe({ type, tenant }, r.profile.samples.count);
+      const p = validateProfile(r.profile, lim, { tenant, labels: r.labels, size: r.size, nowMs });
+      for (const part of splitBySampleLabels(r.labels, p)) {
         const labels = sanitizeLabels(part.labels);
-        validateLabels(labels);
+        validateLabels(labels, lim);
         out.push({ labels, profile: part.profile });
       }
     }
     if (out.length) await ingester.push(tenant, out);
   }
 
-  async function push(tenant: string, req: PushRequest) {
-    if (req.series.length === 0) throw badRequest("no profiles received");
-    const items: IngestItem[] = [];
-    let total = 0;
-    for (const s of req.series) {
-      const ls: Labels = [];
-      for (const l of s.labels) {
-        if (l.name === "") throw badRequest("label with an empty name");
-        ls.push({ name: l.name, value: l.value });
-      }
-      if (!getLabel(ls, LABEL_SERVICE_NAME)) ls.push({ name: LABEL_SERVICE_NAME, value: "unknown_service" });
-      sortLabels(ls);
-      for (const sample of s.samples) {
-        const raw = maybeGunzip(sample.rawProfile, limits.maxProfileSizeBytes);
-        if (limits.maxProfileSizeBytes > 0 && raw.length > limits.maxProfileSizeBytes)
-          throw badRequest(`uncompressed profile payload size exceeds limit of ${limits.maxProfileSizeBytes} bytes`);
-        total += raw.length;
-        if (limits.ingestionBodyLimitBytes > 0 && total > limits.ingestionBodyLimitBytes)
-          throw badRequest(`uncompressed push body exceeds limit of ${limits.ingestionBodyLimitBytes} bytes`);
-        let profile: Profile;
-        try {
-          profile = decodePprof(raw);
-        } catch (e) {
-          // Push reports every malformed profile as invalid_argument (400), as Pyroscope does.
-          throw badRequest(e instanceof Error ? e.message : String(e));
-        }
-        if (profile.timeNanos === 0n) profile.timeNanos = BigInt(Date.now()) * 1000000n;
-        items.push({ labels: ls, profile });
-      }
+  async function ingest(tenant: string, items: IngestItem[], opts: IngestOptions = {}) {
+    if (items.length === 0) return;
+    const lim = limitsFor(tenant);
+    const single = items.length === 1;
+    let bytes = 0;
+    const rs = items.map((it): Received => {
+      const size = single && opts.uncompressedBytes !== undefined ? opts.uncompressedBytes : estimateProfileSize(it.profile);
+      bytes += size + labelsSize(it.labels);
+      return { ...it, size, compressed: single ? opts.compressedBytes : undefined };
+    });
+    const request = !single && opts.compressedBytes !== undefined ? { type: opts.format ?? "unknown", compressed: opts.compressedBytes } : undefined;
+    try {
+      await accept(tenant, lim, rs, bytes, request);
+    } catch (e) {
+      if (e instanceof DiscardError) discarded(tenant, e.reason, items.length, bytes);
+      throw e;
     }
-    await ingest(tenant, items);
   }
 
-  return { push, ingest };
+  /** Pyroscope's Push statuses: a profile too large to inflate or not pprof is a 400, counted. */
+  function inflate(bytes: Uint8Array, max: number): Uint8Array {
+    try {
+      return maybeGunzip(bytes, max > 0 ? max : Number.MAX_SAFE_INTEGER);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "payload_too_large") throw invalid("profile_size_limit", `${e.message} (max_profile_size_bytes)`);
+      throw invalid("malformed_profile", messageOf(e));
+    }
+  }
+
+  async function push(tenant: string, req: PushRequest) {
+    const lim = limitsFor(tenant);
+    const profiles = req.series.reduce((n, s) => n + s.samples.length, 0);
+    if (profiles === 0) throw badRequest("no profiles received");
+    let bytes = 0;
+    let rawTotal = 0;
+    try {
+      const rs: Received[] = [];
+      for (const s of req.series) {
+        const ls: Labels = [];
+        for (const l of s.labels) {
+          if (l.name === "") throw invalid("invalid_labels", `label with an empty name (value ${JSON.stringify(l.value.slice(0, 64))})`);
+          ls.push({ name: l.name, value: l.value });
+        }
+        if (!getLabel(ls, LABEL_SERVICE_NAME)) ls.push({ name: LABEL_SERVICE_NAME, value: "unknown_service" });
+        sortLabels(ls);
+        const lsize = labelsSize(ls);
+        for (const sample of s.samples) {
+          const max = lim.maxProfileSizeBytes;
+          let raw: Uint8Array;
+          try {
+            raw = inflate(sample.rawProfile, max);
+          } catch (e) {
+            bytes += (e as DiscardError).reason === "profile_size_limit" ? max : sample.rawProfile.length;
+            throw e;
+          }
+          bytes += raw.length + lsize;
+          rawTotal += raw.length;
+          if (max > 0 && raw.length > max)
+            throw invalid("profile_size_limit", `uncompressed profile payload size ${raw.length} exceeds the limit of ${max} bytes (max_profile_size_bytes)`);
+          if (lim.ingestionBodyLimitBytes > 0 && rawTotal > lim.ingestionBodyLimitBytes)
+            throw invalid("body_size_limit_exceeded", `uncompressed push body exceeds the limit of ${lim.ingestionBodyLimitBytes} bytes (ingestion_body_limit_bytes)`);
+          let profile: Profile;
+          try {
+            profile = decodePprof(raw);
+          } catch (e) {
+            // Push reports every malformed profile as invalid_argument (400), as Pyroscope does.
+            throw invalid("malformed_profile", messageOf(e));
+          }
+          rs.push({ labels: ls, profile, size: raw.length, compressed: sample.rawProfile.length });
+        }
+      }
+      await accept(tenant, lim, rs, bytes);
+    } catch (e) {
+      if (e instanceof DiscardError) discarded(tenant, e.reason, profiles, bytes);
+      throw e;
+    }
+  }
+
+  return { push, ingest, limitsFor, discarded };
 }

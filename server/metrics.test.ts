@@ -1,7 +1,7 @@
 // The registry's exposition text, line for line, and the app's metric set.
 
 import { describe, expect, test } from "bun:test";
-import { Counter, Registry, createMetrics, formatValue } from "./metrics.ts";
+import { Counter, Registry, createMetrics, exponentialBucketsRange, formatValue } from "./metrics.ts";
 
 /** Checks every line against the 0.0.4 grammar, so a typo in rendering cannot slip through. */
 function expectWellFormed(text: string) {
@@ -201,5 +201,39 @@ describe("createMetrics", () => {
     a.ingestProfiles.inc({ tenant: "t", outcome: "ok" });
     expect(b.ingestProfiles.get({ tenant: "t", outcome: "ok" })).toBe(0);
     expect(b.registry.render()).not.toContain('hearth_ingest_profiles_total{tenant="t"');
+  });
+
+  test("Pyroscope's discard counters and distributor histograms, by its label names", () => {
+    const m = createMetrics();
+    m.discardedSamples.inc({ reason: "rate_limited", tenant: "t1" });
+    m.discardedBytes.inc({ reason: "rate_limited", tenant: "t1" }, 2048);
+    m.receivedCompressedBytes.observe({ type: "process_cpu", tenant: "t1" }, 5000);
+    m.receivedDecompressedBytes.observe({ type: "process_cpu", tenant: "t1" }, 20000);
+    m.receivedSamples.observe({ type: "process_cpu", tenant: "t1" }, 150);
+    const text = m.registry.render();
+    expectWellFormed(text);
+    expect(text).toContain("# TYPE pyroscope_discarded_samples_total counter\n");
+    expect(text).toContain("# TYPE pyroscope_discarded_bytes_total counter\n");
+    expect(text).toContain('pyroscope_discarded_samples_total{reason="rate_limited",tenant="t1"} 1\n');
+    expect(text).toContain('pyroscope_discarded_bytes_total{reason="rate_limited",tenant="t1"} 2048\n');
+    for (const h of ["pyroscope_distributor_received_compressed_bytes", "pyroscope_distributor_received_decompressed_bytes", "pyroscope_distributor_received_samples"]) {
+      expect(text).toContain(`# TYPE ${h} histogram\n`);
+      expect(text).toContain(`${h}_count{type="process_cpu",tenant="t1"} 1\n`);
+    }
+    // 5000 bytes is below the first bucket (10 KiB), so every bucket counts it.
+    expect(text).toContain('pyroscope_distributor_received_compressed_bytes_bucket{type="process_cpu",tenant="t1",le="10240"} 1\n');
+    expect(text).toContain('pyroscope_distributor_received_samples_bucket{type="process_cpu",tenant="t1",le="100"} 0\n');
+  });
+});
+
+describe("exponentialBucketsRange", () => {
+  test("spans min to max with a constant factor, like Prometheus' ExponentialBucketsRange", () => {
+    expect(exponentialBucketsRange(1, 1000, 4)).toEqual([1, 10, 100, 1000]);
+    const b = exponentialBucketsRange(10 * 1024, 15 * 1024 * 1024, 30);
+    expect(b.length).toBe(30);
+    expect(b[0]).toBe(10240);
+    expect(b[29]).toBe(15728640);
+    for (let i = 1; i < b.length; i++) expect(b[i]! / b[i - 1]!).toBeCloseTo(1.2879, 2);
+    expect(() => exponentialBucketsRange(0, 10, 3)).toThrow();
   });
 });

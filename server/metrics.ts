@@ -276,6 +276,17 @@ export class Registry {
   }
 }
 
+/** `count` bounds from `min` to `max`, each the same factor above the one before (rounded). */
+export function exponentialBucketsRange(min: number, max: number, count: number): number[] {
+  if (!(min > 0) || !(max > min) || count < 2) throw new Error("exponentialBucketsRange: need 0 < min < max and count >= 2");
+  const factor = (max / min) ** (1 / (count - 1));
+  return Array.from({ length: count }, (_, i) => Math.round(min * factor ** i));
+}
+
+// Pyroscope's distributor histograms: bytes per profile from 10 KiB to 15 MiB, samples 100 to 100k.
+const PROFILE_BYTES_BUCKETS = exponentialBucketsRange(10 * 1024, 15 * 1024 * 1024, 30);
+const PROFILE_SAMPLES_BUCKETS = exponentialBucketsRange(100, 100_000, 30);
+
 // Query latencies of a small appliance: milliseconds for the head, up to tens of seconds for
 // long ranges over many blocks.
 const QUERY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -299,6 +310,36 @@ export function createMetrics() {
       name: "hearth_ingest_profiles_total",
       help: "Profiles ingested, by tenant and outcome.",
       labelNames: ["tenant", "outcome"],
+    }),
+    // Pyroscope's names, so its dashboards and alerts work unchanged. "Samples" are profiles here,
+    // as in Pyroscope (its DiscardedProfiles counter).
+    discardedSamples: registry.counter({
+      name: "pyroscope_discarded_samples_total",
+      help: "The total number of samples (profiles) that were discarded, by reason and tenant.",
+      labelNames: ["reason", "tenant"],
+    }),
+    discardedBytes: registry.counter({
+      name: "pyroscope_discarded_bytes_total",
+      help: "The total number of bytes (uncompressed profiles and their labels) that were discarded, by reason and tenant.",
+      labelNames: ["reason", "tenant"],
+    }),
+    receivedCompressedBytes: registry.histogram({
+      name: "pyroscope_distributor_received_compressed_bytes",
+      help: "The number of compressed bytes per profile received by the distributor.",
+      labelNames: ["type", "tenant"],
+      buckets: PROFILE_BYTES_BUCKETS,
+    }),
+    receivedDecompressedBytes: registry.histogram({
+      name: "pyroscope_distributor_received_decompressed_bytes",
+      help: "The number of decompressed bytes per profile received by the distributor after limits checks.",
+      labelNames: ["type", "tenant"],
+      buckets: PROFILE_BYTES_BUCKETS,
+    }),
+    receivedSamples: registry.histogram({
+      name: "pyroscope_distributor_received_samples",
+      help: "The number of samples per profile name received by the distributor.",
+      labelNames: ["type", "tenant"],
+      buckets: PROFILE_SAMPLES_BUCKETS,
     }),
     queryDuration: registry.histogram({
       name: "hearth_query_duration_seconds",

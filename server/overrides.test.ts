@@ -5,7 +5,10 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, defaultConfig, loadConfig } from "./config.ts";
-import { Overrides, loadOverrides, openOverrides, tenantDefaults, watchOverrides } from "./overrides.ts";
+import { Overrides, TENANT_LIMIT_KEYS, loadOverrides, openOverrides, tenantDefaults, watchOverrides, type TenantLimits } from "./overrides.ts";
+import type { Config } from "./config.ts";
+
+const tenantLimitsOf = (c: Config): TenantLimits => Object.fromEntries(TENANT_LIMIT_KEYS.map((k) => [k, c.limits[k]])) as unknown as TenantLimits;
 
 const DAY = 86_400_000;
 const GiB = 1024 ** 3;
@@ -72,8 +75,9 @@ describe("loadOverrides", () => {
 
   test("unknown keys are named, with the valid ones", () => {
     expect(errorOf("overrides:\n  a:\n    retension: 7d\n")).toContain(
-      'unknown key "retension" at overrides.a; valid keys: retention, retention_max_bytes',
+      'unknown key "retension" at overrides.a; valid keys: retention, retention_max_bytes, ingestion_rate_mb, ingestion_burst_size_mb,',
     );
+    expect(errorOf("overrides:\n  a:\n    rejectOlderThan: 1h\n")).toContain("did you mean reject_older_than?");
     expect(errorOf("overrides:\n  a:\n    retentionMaxBytes: 1GiB\n")).toContain("did you mean retention_max_bytes?");
     expect(errorOf("overrides:\n  a:\n    retention-max-bytes: 1GiB\n")).toContain("did you mean retention_max_bytes?");
     expect(errorOf("limits: {}\n")).toContain('unknown key "limits" at the top level; valid keys: overrides');
@@ -90,7 +94,7 @@ describe("loadOverrides", () => {
   test("wrong shapes are refused", () => {
     expect(errorOf("- a\n")).toContain("the top level must be a mapping");
     expect(errorOf("overrides: [a, b]\n")).toContain("overrides must be a mapping of tenant IDs");
-    expect(errorOf("overrides: {a: 7d}\n")).toContain("overrides.a must be a mapping with keys retention, retention_max_bytes");
+    expect(errorOf("overrides: {a: 7d}\n")).toContain("overrides.a must be a mapping with keys retention, retention_max_bytes, ingestion_rate_mb");
     expect(errorOf('overrides: {"": {retention: 1d}}\n')).toContain("empty tenant ID");
   });
 
@@ -100,13 +104,66 @@ describe("loadOverrides", () => {
   });
 });
 
+describe("limits per tenant", () => {
+  test("every ingestion limit, under Pyroscope's names and read like config limits", () => {
+    const o = loadOverrides(
+      yamlFile(
+        [
+          "overrides:",
+          "  big:",
+          "    ingestion_rate_mb: 8.5",
+          "    ingestion_burst_size_mb: 16",
+          "    max_label_names_per_series: 40",
+          "    max_label_name_length: 200",
+          "    max_label_value_length: 4096",
+          "    max_profile_size_bytes: 8MiB",
+          "    max_profile_stacktrace_samples: 32000",
+          "    max_profile_stacktrace_sample_labels: 10",
+          "    max_profile_stacktrace_depth: 64",
+          "    max_profile_symbol_value_length: 1024",
+          "    reject_older_than: 2h",
+          "    reject_newer_than: 0",
+        ].join("\n"),
+      ),
+    );
+    expect(o.tenants.get("big")).toEqual({
+      ingestionRateMb: 8.5,
+      ingestionBurstSizeMb: 16,
+      maxLabelNamesPerSeries: 40,
+      maxLabelNameLength: 200,
+      maxLabelValueLength: 4096,
+      maxProfileSizeBytes: 8 * 1024 * 1024,
+      maxProfileStacktraceSamples: 32000,
+      maxProfileStacktraceSampleLabels: 10,
+      maxProfileStacktraceDepth: 64,
+      maxProfileSymbolValueLength: 1024,
+      rejectOlderThan: 2 * 3_600_000,
+      rejectNewerThan: 0,
+    });
+  });
+
+  test("defaults come from config limits; an override changes only its key", () => {
+    const config = loadConfig(["--limits.ingestion-rate-mb=1", "--limits.reject-older-than=0"], {});
+    const defaults = tenantDefaults(config);
+    expect(defaults).toMatchObject({ ingestionRateMb: 1, ingestionBurstSizeMb: 2, rejectOlderThan: 0, maxProfileStacktraceDepth: 1000 });
+    const o = new Overrides(new Map([["t", { maxProfileStacktraceDepth: 5 }]]));
+    expect(o.overridesFor("t", defaults)).toEqual({ ...defaults, maxProfileStacktraceDepth: 5 });
+  });
+
+  test("bad limit values are named", () => {
+    expect(errorOf("overrides: {a: {ingestion_rate_mb: fast}}")).toContain('overrides.a.ingestion_rate_mb: invalid value "fast": expected a number >= 0');
+    expect(errorOf("overrides: {a: {max_profile_stacktrace_depth: -1}}")).toContain("overrides.a.max_profile_stacktrace_depth: invalid value -1");
+    expect(errorOf("overrides: {a: {reject_older_than: 3600}}")).toContain("unit");
+  });
+});
+
 describe("overridesFor", () => {
   test("a tenant's overrides over Config's defaults, key by key", () => {
     const config = loadConfig(["--retention=30d", "--retention-max-bytes=100GiB"], {});
     const defaults = tenantDefaults(config);
-    expect(defaults).toEqual({ retention: 30 * DAY, retentionMaxBytes: 100 * GiB });
+    expect(defaults).toMatchObject({ retention: 30 * DAY, retentionMaxBytes: 100 * GiB });
     const o = new Overrides(new Map([["short", { retention: DAY }]]));
-    expect(o.overridesFor("short", defaults)).toEqual({ retention: DAY, retentionMaxBytes: 100 * GiB });
+    expect(o.overridesFor("short", defaults)).toEqual({ ...defaults, retention: DAY, retentionMaxBytes: 100 * GiB });
     expect(o.overridesFor("other", defaults)).toEqual(defaults);
     expect(Overrides.none.overridesFor("x", defaults)).toEqual(defaults);
   });
@@ -175,7 +232,7 @@ describe("watchOverrides", () => {
 describe("openOverrides", () => {
   test("without a file every tenant gets Config's settings", () => {
     const src = openOverrides(defaultConfig(), () => {});
-    expect(src.overridesFor("any")).toEqual({ retention: 30 * DAY, retentionMaxBytes: 0 });
+    expect(src.overridesFor("any")).toEqual({ ...tenantLimitsOf(defaultConfig()), retention: 30 * DAY, retentionMaxBytes: 0 });
     expect(src.current()).toBe(Overrides.none);
     src.close();
   });
@@ -184,7 +241,7 @@ describe("openOverrides", () => {
     const file = yamlFile("overrides: {a: {retention: 7d}}\n");
     const src = openOverrides(loadConfig(["--overrides", file], {}), () => {}, { intervalMs: 10 });
     try {
-      expect(src.overridesFor("a")).toEqual({ retention: 7 * DAY, retentionMaxBytes: 0 });
+      expect(src.overridesFor("a")).toMatchObject({ retention: 7 * DAY, retentionMaxBytes: 0 });
       expect(src.overridesFor("b").retention).toBe(30 * DAY);
       writeFileSync(file, "overrides: {a: {retention: 1d, retention_max_bytes: 5GiB}}\n");
       await until(() => src.overridesFor("a").retention === DAY);

@@ -1,11 +1,29 @@
-// Per-tenant overrides of Config's defaults (retention now, limits later), read from a YAML file
-// that is polled and reloaded when it changes; a bad edit keeps the overrides already in force.
+// Per-tenant overrides of Config's defaults (retention and ingestion limits), read from a YAML
+// file that is polled and reloaded when it changes; a bad edit keeps the overrides already in force.
 
 import { readFileSync } from "node:fs";
-import { BadValue, ConfigError, duration, size, type Config, type Field } from "./config.ts";
+import { BadValue, ConfigError, duration, limitFields, size, type Config, type Field, type LimitsConfig } from "./config.ts";
+
+/** The limits a tenant may have of its own; in the file under the same names as in config `limits:`. */
+export const TENANT_LIMIT_KEYS = [
+  "ingestionRateMb",
+  "ingestionBurstSizeMb",
+  "maxLabelNamesPerSeries",
+  "maxLabelNameLength",
+  "maxLabelValueLength",
+  "maxProfileSizeBytes",
+  "maxProfileStacktraceSamples",
+  "maxProfileStacktraceSampleLabels",
+  "maxProfileStacktraceDepth",
+  "maxProfileSymbolValueLength",
+  "rejectOlderThan",
+  "rejectNewerThan",
+] as const satisfies readonly (keyof LimitsConfig)[];
+
+export type TenantLimits = Pick<LimitsConfig, (typeof TENANT_LIMIT_KEYS)[number]>;
 
 /** The settings a tenant may have of its own, as in force for one tenant. */
-export interface TenantSettings {
+export interface TenantSettings extends TenantLimits {
   /** Milliseconds of profiles to keep; 0 = forever. */
   retention: number;
   /** Most bytes of blocks kept; 0 = no cap. */
@@ -20,8 +38,16 @@ interface OverrideKey<V> {
   fromConfig: (c: Config) => V;
 }
 
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
+
+// Limits read exactly as config.ts reads them, under the same YAML names.
+const limitKeys = Object.fromEntries(
+  TENANT_LIMIT_KEYS.map((k) => [k, { yaml: snake(k), field: limitFields[k], fromConfig: (c: Config) => c.limits[k] }]),
+) as { [K in keyof TenantLimits]: OverrideKey<TenantLimits[K]> };
+
 // One row per overridable setting: its YAML name in the file, how its value is read (the same
-// parsers as config.ts), and where its default lives in Config. A new limit is one more row.
+// parsers as config.ts), and where its default lives in Config. A new limit is one more entry in
+// TENANT_LIMIT_KEYS.
 const keys: { [K in keyof TenantSettings]-?: OverrideKey<TenantSettings[K]> } = {
   retention: {
     yaml: "retention",
@@ -33,6 +59,7 @@ const keys: { [K in keyof TenantSettings]-?: OverrideKey<TenantSettings[K]> } = 
     field: size("most bytes of blocks kept for this tenant (0 = no cap)"),
     fromConfig: (c) => c.retention.maxBytes,
   },
+  ...limitKeys,
 };
 
 const keyList = Object.entries(keys) as [keyof TenantSettings, OverrideKey<number>][];
@@ -60,7 +87,7 @@ export class Overrides {
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
- * Reads `overrides: { <tenant>: { retention: 7d, retention_max_bytes: 10GiB } }`. An empty file,
+ * Reads `overrides: { <tenant>: { retention: 7d, ingestion_rate_mb: 8, … } }`. An empty file,
  * an empty tenant or a key set to null means "the default". Throws ConfigError naming the file,
  * the place and, for unknown keys, the valid ones.
  */

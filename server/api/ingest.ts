@@ -3,7 +3,9 @@
 
 import { sortLabels, type Labels } from "../../storage/model/labels.ts";
 import type { Profile } from "../../storage/model/profile.ts";
-import type { Distributor } from "../distributor.ts";
+import type { Distributor, DistributorRole, IngestOptions } from "../distributor.ts";
+import type { IngestItem } from "../ingester.ts";
+import { DiscardError, type DiscardReason } from "../limits/discard.ts";
 import { ApiError, tooLarge, unprocessable } from "../errors.ts";
 import { parseFolded, parseLines } from "../ingest/folded.ts";
 import { maybeGunzip } from "../ingest/gunzip.ts";
@@ -54,15 +56,37 @@ async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   return buf;
 }
 
-function decodeOrReject(bytes: Uint8Array, limits: IngestLimits): Profile {
+function decodeOrReject(bytes: Uint8Array, limits: IngestLimits): { profile: Profile; raw: Uint8Array } {
   const raw = maybeGunzip(bytes, limits.maxProfileSizeBytes);
   if (limits.maxProfileSizeBytes > 0 && raw.length > limits.maxProfileSizeBytes)
     throw tooLarge(`uncompressed profile payload size exceeds limit of ${limits.maxProfileSizeBytes} bytes`);
   try {
-    return decodePprof(raw);
+    return { profile: decodePprof(raw), raw };
   } catch (e) {
     if (e instanceof ApiError) throw e;
-    throw unprocessable(`pprof: ${e instanceof Error ? e.message : e}`);
+    throw unprocessable(`pprof: ${e instanceof Error ? e.message : e}${looksLikeText(raw) ? " (the body looks like text, not pprof: send folded stacks without format=pprof)" : ""}`);
+  }
+}
+
+/** Mostly printable ASCII: someone sent folded text or JSON where pprof was expected. */
+function looksLikeText(b: Uint8Array): boolean {
+  const n = Math.min(b.length, 512);
+  if (n === 0) return false;
+  let printable = 0;
+  for (let i = 0; i < n; i++) if ((b[i] >= 0x20 && b[i] < 0x7f) || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) printable++;
+  return printable / n > 0.95;
+}
+
+/**
+ * pprof and JFR uploads: Pyroscope (HEAD) answers a refused profile with 422, but keeps 429 for
+ * the rate limit. The error stays a DiscardError, already counted by the distributor.
+ */
+async function ingestAsUpload(d: Distributor, tenant: string, items: IngestItem[], opts: IngestOptions): Promise<void> {
+  try {
+    await d.ingest(tenant, items, opts);
+  } catch (e) {
+    if (e instanceof DiscardError && e.code === "invalid_argument") throw new DiscardError(e.reason, e.message, "unprocessable");
+    throw e;
   }
 }
 
@@ -73,9 +97,9 @@ function fixTime(p: Profile, fromMs: number) {
 
 async function ingestPprof(tenant: string, bytes: Uint8Array, params: IngestParams, config: SampleTypeConfig | null, d: Distributor, limits: IngestLimits) {
   if (bytes.length === 0) return;
-  const p = decodeOrReject(bytes, limits);
+  const { profile: p, raw } = decodeOrReject(bytes, limits);
   fixTime(p, params.fromMs);
-  await d.ingest(tenant, [{ labels: pprofLabels(params, pprofMetricName(p, config)), profile: p }]);
+  await ingestAsUpload(d, tenant, [{ labels: pprofLabels(params, pprofMetricName(p, config)), profile: p }], { compressedBytes: bytes.length, uncompressedBytes: raw.length });
 }
 
 async function ingestText(tenant: string, stacks: Map<string, number>, params: IngestParams, d: Distributor) {
@@ -119,11 +143,34 @@ async function ingestJfr(tenant: string, req: Request, ctype: string, params: In
   if (labels) labels = maybeGunzip(labels, max);
   if (jfr.length > max) throw tooLarge(`uncompressed profile payload size exceeds limit of ${max} bytes`);
   const items = jfrToIngestItems(jfr, labels, params);
-  if (items.length) await d.ingest(tenant, items);
+  if (items.length) await ingestAsUpload(d, tenant, items, { compressedBytes: body.length, format: "jfr" });
 }
 
-/** Handles one /ingest request for `tenant`; throws ApiError for the client. */
-export async function handleIngest(req: Request, tenant: string, d: Distributor, limits: IngestLimits): Promise<void> {
+const EDGE_REASON: Partial<Record<ApiError["code"], DiscardReason>> = {
+  payload_too_large: "profile_size_limit",
+  unprocessable: "malformed_profile",
+  invalid_argument: "malformed_profile",
+};
+
+/**
+ * Handles one /ingest request for `tenant`; throws ApiError for the client. What the edge itself
+ * refuses (too large to inflate, undecodable) is counted as discarded here; the distributor
+ * counts its own refusals.
+ */
+export async function handleIngest(req: Request, tenant: string, d: Distributor & Partial<Pick<DistributorRole, "discarded">>, limits: IngestLimits): Promise<void> {
+  try {
+    await dispatchIngest(req, tenant, d, limits);
+  } catch (e) {
+    if (e instanceof ApiError && !(e instanceof DiscardError) && d.discarded) {
+      const tooBig = e.code === "payload_too_large" && e.message.startsWith("request body too large");
+      const reason = tooBig ? "body_size_limit_exceeded" : EDGE_REASON[e.code];
+      if (reason) d.discarded(tenant, reason, 1, Number(req.headers.get("content-length")) || 0);
+    }
+    throw e;
+  }
+}
+
+async function dispatchIngest(req: Request, tenant: string, d: Distributor, limits: IngestLimits): Promise<void> {
   const url = new URL(req.url);
   const params = parseIngestParams(url);
   if (params.tags.get("profile_id")) return; // Pyroscope silently drops uploads tagged with a profile_id

@@ -41,9 +41,10 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const port = await freePort();
   const dataDir = opts.dataDir ?? tempDir();
   let out = "";
-  // The fixtures keep their original (years-old) timestamps, so retention and the free-disk guard
-  // are off unless a test turns them on.
-  const defaults = ["--retention", "0", "--min-free-disk", "0"];
+  // The fixtures keep their original (years-old) timestamps, so retention, the free-disk guard and
+  // the ingestion window's lower end are off unless a test turns them on; so is the ingestion rate
+  // limit, which tests that push fixtures back to back would otherwise hit.
+  const defaults = ["--retention", "0", "--min-free-disk", "0", "--limits.reject-older-than", "0", "--limits.ingestion-rate-mb", "0"];
   const proc = Bun.spawn([process.execPath, join(ROOT, "server/main.ts"), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir, ...defaults, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
