@@ -56,6 +56,9 @@ describe("distributor", () => {
       { name: "a", value: "1" },
       { name: "process_runtime_name", value: "nodejs" },
     ]);
+    // service.name beside service_name: one label when they agree, a duplicate (refused later) when not.
+    expect(sanitizeLabels([{ name: "service.name", value: "x" }, { name: "service_name", value: "x" }])).toEqual([{ name: "service_name", value: "x" }]);
+    expect(sanitizeLabels([{ name: "service.name", value: "x" }, { name: "service_name", value: "y" }]).length).toBe(2);
   });
 
   test("validation names the problem", async () => {

@@ -74,7 +74,10 @@ export function sanitizeLabels(ls: Labels): Labels {
     if (l.name === "__session_id__") continue;
     out.push(l.name.includes(".") ? { name: l.name.replaceAll(".", "_"), value: l.value } : l);
   }
-  return sortLabels(out);
+  sortLabels(out);
+  // `service.name` next to `service_name` with the same value is one label, as in Pyroscope; with
+  // different values both stay, and validation names the duplicate.
+  return out.filter((l, i) => i === 0 || l.name !== out[i - 1].name || l.value !== out[i - 1].value);
 }
 
 /** Splits a profile by its string sample labels: each distinct set becomes its own series. */

@@ -6,11 +6,15 @@ import { createFetchHandler } from "@connectrpc/connect/protocol";
 import { Hono, type Context } from "hono";
 import { PusherService } from "./api/gen/push/v1/push_pb.ts";
 import { QuerierService } from "./api/gen/querier/v1/querier_pb.ts";
+import { ProfilesService } from "./api/gen/opentelemetry/proto/collector/profiles/v1development/profiles_service_pb.ts";
+import { compressionGzip } from "@connectrpc/connect-node";
+import { handleOtlpHttp, otlpProfilesService } from "./api/otlp.ts";
+import { shareHandlersWithGrpc } from "./grpc-listener.ts";
 import { handleIngest } from "./api/ingest.ts";
 import { handleLabelValues, handleRender } from "./api/render.ts";
 import type { Compactor } from "./compactor.ts";
 import type { Config } from "./config.ts";
-import type { Distributor } from "./distributor.ts";
+import type { DistributorRole } from "./distributor.ts";
 import { ApiError, badRequest, errorResponse, errorStatus, toConnectError } from "./errors.ts";
 import { parseSelector, type Matcher } from "../storage/model/selector.ts";
 import type { Ingester } from "./ingester.ts";
@@ -20,7 +24,7 @@ import { tenantOf, tenantsOf } from "./tenant.ts";
 
 export interface HttpDeps {
   config: Config;
-  distributor: Distributor;
+  distributor: DistributorRole;
   ingester: Ingester;
   querier: Querier;
   compactor: Compactor;
@@ -54,6 +58,9 @@ export function createHttpApp(deps: HttpDeps): Hono {
   const router = createConnectRouter({
     readMaxBytes: config.limits.ingestionBodyLimitBytes || 0x7fffffff,
     jsonOptions: { ignoreUnknownFields: true },
+    // OTel collectors send gzip-compressed gRPC by default; responses stay uncompressed as before.
+    acceptCompression: [compressionGzip],
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
   });
   router.service(PusherService, {
     async push(req, ctx) {
@@ -83,6 +90,9 @@ export function createHttpApp(deps: HttpDeps): Hono {
     getProfileStats: unimplemented("GetProfileStats"),
     analyzeQuery: unimplemented("AnalyzeQuery"),
   });
+  const otlpDeps = { distributor, limits: config.limits, limitsFor: (t: string) => ({ ...config.limits, ...distributor.limitsFor(t) }), multitenancy: mt, metrics };
+  router.service(ProfilesService, otlpProfilesService(otlpDeps));
+  shareHandlersWithGrpc(app, router.handlers); // served again by the h2c listener (server.grpc_port)
   const known = new Set(["/ingest", "/pyroscope/ingest", "/pyroscope/render", "/pyroscope/label-values", "/ready", "/metrics", "/ingester/flush", "/api/admin/delete-series"]);
   for (const h of router.handlers) {
     known.add(h.requestPath);
@@ -109,6 +119,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
   };
   app.post("/ingest", ingest);
   app.post("/pyroscope/ingest", ingest);
+  known.add("/v1development/profiles");
+  app.post("/v1development/profiles", (c) => handleOtlpHttp(c.req.raw, otlpDeps));
 
   app.get("/pyroscope/render", async (c) => {
     try {

@@ -3,6 +3,7 @@
 
 import { createApp, type App } from "./app.ts";
 import { ConfigError, HelpRequested, loadConfig } from "./config.ts";
+import { grpcHandlersOf, startGrpcListener, type GrpcListener } from "./grpc-listener.ts";
 
 let config;
 try {
@@ -40,6 +41,13 @@ console.log(
   `hearth: ready (replayed ${app.replay.records} WAL records, ${(app.replay.bytes / 1e6).toFixed(1)} MB from ${app.replay.tenants} tenants in ${app.replay.ms.toFixed(0)} ms)`,
 );
 
+// Native gRPC (push.v1, OTLP ProfilesService, …) on its own h2c port, when configured.
+let grpc: GrpcListener | null = null;
+if (config.server.grpcPort) {
+  grpc = await startGrpcListener({ host: config.server.host, port: config.server.grpcPort, handlers: grpcHandlersOf(app.http) });
+  console.log(`hearth: gRPC (h2c) listening on ${config.server.host}:${grpc.port}`);
+}
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) {
@@ -49,6 +57,7 @@ async function shutdown(signal: string) {
   stopping = true;
   console.log(`hearth: ${signal}: stopping, flushing and closing`);
   await server.stop();
+  await grpc?.close();
   await app?.close();
   console.log("hearth: closed cleanly");
   process.exit(0);
