@@ -9,6 +9,11 @@ import { ApiError, badRequest } from "./errors.ts";
 import type { Ingester, IngestItem } from "./ingester.ts";
 import { maybeGunzip } from "./ingest/gunzip.ts";
 import { decodePprof } from "./ingest/pprof-decoder.ts";
+import { applyDefaultRelabelRules } from "./ingest/pprof-fixes/default-relabel.ts";
+import { DeltaTracker } from "./ingest/pprof-fixes/delta-tracker.ts";
+import { fixGoProfile } from "./ingest/pprof-fixes/go-profile-fix.ts";
+import { normalizeProfile } from "./ingest/pprof-fixes/normalize.ts";
+import { profileLanguage } from "./ingest/pprof-fixes/profile-language.ts";
 import { DiscardError, invalid, type DiscardReason } from "./limits/discard.ts";
 import { estimateProfileSize, labelsSize } from "./limits/profile-size.ts";
 import { RateLimiter, rateLimitMessage } from "./limits/rate-limiter.ts";
@@ -117,6 +122,8 @@ export function createDistributor(deps: DistributorDeps): DistributorRole {
   const { ingester, metrics } = deps;
   const now = deps.now ?? Date.now;
   const limiter = new RateLimiter(now);
+  // Cumulative memory profiles (Push without __delta__="false") become deltas before the WAL.
+  const delta = new DeltaTracker({ now });
 
   function limitsFor(tenant: string): DistributorLimits {
     return deps.tenantLimits ? { ...deps.limits, ...deps.tenantLimits(tenant) } : deps.limits;
@@ -138,16 +145,23 @@ export function createDistributor(deps: DistributorDeps): DistributorRole {
     if (request) metrics?.receivedCompressedBytes.observe({ type: request.type, tenant }, request.compressed);
     const nowMs = now();
     const out: IngestItem[] = [];
-    for (const r of rs) {
+    for (const received of rs) {
+      // Pyroscope's default relabeling (godeltaprof_memory → memory, …) comes before the rest.
+      const r = { ...received, labels: applyDefaultRelabelRules(received.labels) };
       const type = getLabel(r.labels, LABEL_NAME) ?? "";
       if (r.compressed !== undefined) metrics?.receivedCompressedBytes.observe({ type, tenant }, r.compressed);
       metrics?.receivedDecompressedBytes.observe({ type, tenant }, r.size);
       metrics?.receivedSamples.observe({ type, tenant }, r.profile.samples.count);
-      const p = validateProfile(r.profile, lim, { tenant, labels: r.labels, size: r.size, nowMs });
+      // Pyroscope's order: limits, then the Go fix-ups, then normalization.
+      let p = validateProfile(r.profile, lim, { tenant, labels: r.labels, size: r.size, nowMs });
+      if (profileLanguage(getLabel(r.labels, "pyroscope_spy"), p) === "go") p = fixGoProfile(p);
+      p = normalizeProfile(p);
+      if (p.samples.count === 0) continue; // nothing left to store: accepted, as Pyroscope does
       for (const part of splitBySampleLabels(r.labels, p)) {
         const labels = sanitizeLabels(part.labels);
         validateLabels(labels, lim);
-        out.push({ labels, profile: part.profile });
+        // Per final series, so series split off by sample labels keep their own baselines.
+        out.push({ labels, profile: delta.apply(labels, part.profile, tenant) });
       }
     }
     if (out.length) await ingester.push(tenant, out);

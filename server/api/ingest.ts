@@ -12,6 +12,8 @@ import { maybeGunzip } from "../ingest/gunzip.ts";
 import { parseIngestParams, tagLabels, textSeriesLabels, type IngestLimits, type IngestParams } from "../ingest/ingest-params.ts";
 import { jfrToIngestItems } from "../ingest/jfr/jfr-ingest.ts";
 import { decodePprof } from "../ingest/pprof-decoder.ts";
+import { fixDotnetSampleTypes, isDotnetspy } from "../ingest/pprof-fixes/dotnet-fix.ts";
+import { fixScriptingFunctionNames } from "../ingest/pprof-fixes/scripting-names.ts";
 import { speedscopeToIngestItems } from "../ingest/speedscope.ts";
 import { legacyType, profileFromStacks } from "../ingest/text-profile.ts";
 import { parseTree, parseTrie } from "../ingest/trie.ts";
@@ -97,8 +99,11 @@ function fixTime(p: Profile, fromMs: number) {
 
 async function ingestPprof(tenant: string, bytes: Uint8Array, params: IngestParams, config: SampleTypeConfig | null, d: Distributor, limits: IngestLimits) {
   if (bytes.length === 0) return;
-  const { profile: p, raw } = decodeOrReject(bytes, limits);
-  fixTime(p, params.fromMs);
+  const { profile: decoded, raw } = decodeOrReject(bytes, limits);
+  fixTime(decoded, params.fromMs);
+  // Before the metric name is chosen: the .NET rewrite renames sample types.
+  let p = fixScriptingFunctionNames(decoded, params.spyName);
+  if (isDotnetspy(params.spyName, config)) p = fixDotnetSampleTypes(p);
   await ingestAsUpload(d, tenant, [{ labels: pprofLabels(params, pprofMetricName(p, config)), profile: p }], { compressedBytes: bytes.length, uncompressedBytes: raw.length });
 }
 
