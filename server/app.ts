@@ -11,6 +11,7 @@ import { createIngester, createReadOnlyIngester, type ReplayStats } from "./inge
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { openOverrides } from "./overrides.ts";
 import { createQuerier } from "./querier.ts";
+import { HeapGovernor } from "./heap-governor.ts";
 import { createStoreGateway, type StoreGatewayRole } from "./store-gateway.ts";
 
 export interface App {
@@ -22,6 +23,9 @@ export interface App {
 
 export async function createApp(config: Config, log: (msg: string) => void = console.log): Promise<App> {
   const metrics = createMetrics();
+  const heap = new HeapGovernor();
+  metrics.registry.gauge({ name: "hearth_heap_collections", help: "Full garbage collections forced to keep the JS heap near its live size, since start.", collect: (m) => m.set({}, heap.collections) });
+  metrics.registry.gauge({ name: "hearth_heap_collection_seconds", help: "Time spent in those collections since start.", collect: (m) => m.set({}, heap.collectMs / 1000) });
   const readOnly = config.storage.readOnly;
   if (readOnly && config.storage.backend === "none") throw new Error("storage.read_only needs a bucket (storage.backend s3 or filesystem)");
   const ingester = readOnly ? createReadOnlyIngester() : await createIngester(
@@ -53,7 +57,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     metrics.registry.gauge({ name: "hearth_bucket_range_cache_bytes", help: "Bytes of profiles.parquet pages read from the bucket and kept in memory.", collect: (m) => m.set({}, g.stats().rangeCacheBytes) });
     metrics.registry.gauge({ name: "hearth_bucket_range_fetched_bytes", help: "Bytes of profiles.parquet read from the bucket by range since start.", collect: (m) => m.set({}, g.stats().rangeFetchedBytes) });
   }
-  const distributor = createDistributor({ ingester, limits: config.limits, tenantLimits: settings.overridesFor, metrics });
+  const distributor = createDistributor({ ingester, limits: config.limits, tenantLimits: settings.overridesFor, metrics, afterIngest: () => heap.poke() });
   const querier = createQuerier({
     readers: (tenants) => tenants.flatMap((t) => [...ingester.readers(t), ...(gateway?.readers(t, ingester.tenantDBs().get(t)) ?? [])]),
     limits: config.limits,
@@ -79,6 +83,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
       await gateway?.close();
       settings.close();
       await ingester.close();
+      heap.close();
     },
   };
 }

@@ -135,7 +135,7 @@ export function defaultConfig(): Config {
       walFsync: "always",
       walSegmentBytes: 128 * MiB,
       maxBlockDuration: HOUR,
-      maxBlockBytes: 64 * MiB,
+      maxBlockBytes: 32 * MiB,
     },
     compactor: {
       enabled: true,

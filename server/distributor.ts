@@ -59,6 +59,8 @@ export interface DistributorDeps {
   /** A tenant's limits as in force now (the overrides file, reloaded); read on every request. */
   tenantLimits?: (tenant: string) => TenantLimits;
   metrics?: Metrics;
+  /** Called after each accepted request (the heap governor looks at the heap then). */
+  afterIngest?: () => void;
   /** Wall-clock ms; for tests. */
   now?: () => number;
 }
@@ -165,6 +167,7 @@ export function createDistributor(deps: DistributorDeps): DistributorRole {
       }
     }
     if (out.length) await ingester.push(tenant, out);
+    deps.afterIngest?.();
   }
 
   async function ingest(tenant: string, items: IngestItem[], opts: IngestOptions = {}) {

@@ -60,6 +60,52 @@ interface ParquetHandle {
 
 const isAll = (r: TimeRange) => r.start === 0 && r.end === 0;
 
+/**
+ * What opened blocks keep in memory (decoded symbols, the series index, scratch arrays), shared by
+ * every BlockReader of the process: past the budget, the least recently used readers that no
+ * query is using let theirs go, and reopen them when queried again. Without it, a query over many
+ * blocks would leave every one of them resident.
+ */
+class ResidentBlocks {
+  /** Least recently used first (a Map keeps insertion order). */
+  private readonly readers = new Map<BlockReader, number>();
+  private bytes = 0;
+  budget = 64 * 2 ** 20;
+
+  /** `r` now holds `bytes` in memory and was just used. */
+  touch(r: BlockReader, bytes: number): void {
+    this.bytes += bytes - (this.readers.get(r) ?? 0);
+    this.readers.delete(r);
+    this.readers.set(r, bytes);
+    if (this.bytes <= this.budget) return;
+    for (const [other] of this.readers) {
+      if (this.bytes <= this.budget) break;
+      if (other !== r && !other.busy) other.close();
+    }
+  }
+
+  forget(r: BlockReader): void {
+    this.bytes -= this.readers.get(r) ?? 0;
+    this.readers.delete(r);
+  }
+
+  get residentBytes(): number {
+    return this.bytes;
+  }
+}
+
+const resident = new ResidentBlocks();
+
+/** Sets the memory budget of opened blocks' symbols and indexes, for the whole process (bytes). */
+export function setResidentBlockBudget(bytes: number): void {
+  resident.budget = bytes;
+}
+
+/** Bytes opened blocks hold in memory now (estimated). */
+export function residentBlockBytes(): number {
+  return resident.residentBytes;
+}
+
 export class BlockReader implements ProfileReader {
   private index: SeriesIndex | null = null;
   private parquet: Promise<ParquetHandle> | null = null;
@@ -68,6 +114,8 @@ export class BlockReader implements ProfileReader {
   private scratch = new Float64Array(0);
   private seen = new Uint8Array(0);
   private scratchBusy = false;
+  /** Queries running on this reader: its resources are not released under them. */
+  busy = 0;
 
   private constructor(
     readonly dir: string,
@@ -102,6 +150,29 @@ export class BlockReader implements ProfileReader {
     this.symbols = null;
     this.scratch = new Float64Array(0);
     this.seen = new Uint8Array(0);
+    resident.forget(this);
+  }
+
+  /** Whether the index or the symbols are in memory. */
+  get isResident(): boolean {
+    return this.index !== null || this.symbols !== null;
+  }
+
+  /** Estimated bytes held: decoded symbols (a few times their file), the index, the scratch. */
+  private residentEstimate(): number {
+    const file = (name: string) => this.meta.files.find((f) => f.relPath === name)?.sizeBytes ?? 0;
+    return (this.symbols ? 4 * file(SYMBOLS_FILE) : 0) + (this.index ? 2 * file(INDEX_FILE) : 0) + this.scratch.byteLength + this.seen.byteLength;
+  }
+
+  /** Runs a query with this reader marked in use, and accounts what it left resident. */
+  private async using<T>(fn: () => Promise<T>): Promise<T> {
+    this.busy++;
+    try {
+      return await fn();
+    } finally {
+      this.busy--;
+      if (this.index || this.symbols) resident.touch(this, this.residentEstimate());
+    }
   }
 
   private overlaps(r: TimeRange): boolean {
@@ -333,24 +404,40 @@ export class BlockReader implements ProfileReader {
   }
 
   async profileTypes(r: TimeRange): Promise<string[]> {
+    return this.using(() => this.profileTypesNow(r));
+  }
+
+  private async profileTypesNow(r: TimeRange): Promise<string[]> {
     const out = new Set<string>();
     for (const s of this.select([], r)) out.add(s.profileType);
     return [...out];
   }
 
   async labelNames(matchers: Matcher[], r: TimeRange): Promise<string[]> {
+    return this.using(() => this.labelNamesNow(matchers, r));
+  }
+
+  private async labelNamesNow(matchers: Matcher[], r: TimeRange): Promise<string[]> {
     const out = new Set<string>();
     for (const s of this.select(matchers, r)) for (const l of s.labels) out.add(l.name);
     return [...out];
   }
 
   async labelValues(name: string, matchers: Matcher[], r: TimeRange): Promise<string[]> {
+    return this.using(() => this.labelValuesNow(name, matchers, r));
+  }
+
+  private async labelValuesNow(name: string, matchers: Matcher[], r: TimeRange): Promise<string[]> {
     const out = new Set<string>();
     for (const s of this.select(matchers, r)) for (const l of s.labels) if (l.name === name && l.value !== "") out.add(l.value);
     return [...out];
   }
 
   async series(matchers: Matcher[], r: TimeRange): Promise<Labels[]> {
+    return this.using(() => this.seriesNow(matchers, r));
+  }
+
+  private async seriesNow(matchers: Matcher[], r: TimeRange): Promise<Labels[]> {
     return this.select(matchers, r).map((s) => s.labels);
   }
 
@@ -398,16 +485,28 @@ export class BlockReader implements ProfileReader {
   }
 
   async selectMergeTree(q: SelectQuery): Promise<Tree> {
+    return this.using(() => this.selectMergeTreeNow(q));
+  }
+
+  private async selectMergeTreeNow(q: SelectQuery): Promise<Tree> {
     const r = await this.sumStacks(q);
     return r ? treeFromStackSums(r.sym, r.ids, r.sums) : new Tree();
   }
 
   async selectMergeProfile(q: SelectQuery): Promise<Profile> {
+    return this.using(() => this.selectMergeProfileNow(q));
+  }
+
+  private async selectMergeProfileNow(q: SelectQuery): Promise<Profile> {
     const r = await this.sumStacks(q);
     return r ? profileFromStackSums(q, r.sym, r.ids, r.sums) : mergedProfileShell(q);
   }
 
   async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {
+    return this.using(() => this.selectSeriesNow(q));
+  }
+
+  private async selectSeriesNow(q: SeriesQuery): Promise<SeriesPoints[]> {
     const parts = this.parts(q, true);
     // Per selected series, the total of each of its profiles in range.
     const totals = parts.map((p) => new Float64Array(p.hi - p.lo));
