@@ -142,3 +142,26 @@ describe("head reader", () => {
     expect(byRegion.us).toEqual([{ timestamp: T0 + 15_000, value: 20 }]);
   });
 });
+
+describe("durations a client got wrong", () => {
+  test("huge, negative or non-finite durations are stored clamped, and the head still writes as a block", async () => {
+    const { writeBlock } = await import("../block/writer.ts");
+    const { BlockReader } = await import("../block/reader.ts");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const h = new Head();
+    const base = cpuProfile({ "main;work": [5, 7] }, T0);
+    const durations = [56817658022000000, 2 ** 63, -5, Number.NaN, 1e10];
+    durations.forEach((d, i) => h.append([{ name: "__name__", value: "process_cpu" }, { name: "service_name", value: "d" }], { ...base, timeNanos: BigInt(1_700_000_000_000 + i * 1000) * 1000000n, durationNanos: d }));
+    const dir = mkdtempSync(join(tmpdir(), "hearth-duration-"));
+    try {
+      const meta = await writeBlock(h, dir);
+      const r = await BlockReader.open(join(dir, meta.ulid));
+      expect(meta.stats.numProfiles).toBe(durations.length * base.sampleTypes.length);
+      r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

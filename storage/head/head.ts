@@ -135,7 +135,7 @@ export class Head {
         ids[o] = slotStack[j];
         vals[o++] = sums[j];
       }
-      this.getOrCreateSeries(ls).addRow(timeMs, p.durationNanos, ids, vals);
+      this.getOrCreateSeries(ls).addRow(timeMs, storedDuration(p.durationNanos), ids, vals);
       this.rows++;
       this.samples += ids.length;
       this.sampleBytes += ids.length * 12 + 64;
@@ -184,4 +184,15 @@ export class Head {
       maxTime: this.maxTime,
     };
   }
+}
+
+/**
+ * Longest duration stored (2^50 ns, 13 days): a profile's duration is informational, and a
+ * client's nonsense (a JFR upload with `from` months before `until`, a pprof with duration_nanos
+ * near 2^63) must not make the head impossible to write as a block.
+ */
+export const MAX_DURATION_NS = 2 ** 50;
+
+export function storedDuration(d: number): number {
+  return Number.isFinite(d) && d > 0 ? Math.min(Math.round(d), MAX_DURATION_NS) : 0;
 }
