@@ -3,6 +3,7 @@
 // its RSS and its start-up are its own; the rows of all parts are printed as one table.
 //
 //   ingest.ts             /ingest per fixture vs gunzip + protobuf wire walk
+//   ingest-formats.ts     every ingest format (pprof, JFR, text, trie/tree, speedscope, OTLP, Push) vs its floor
 //   query.ts              SelectMergeStacktraces over 1 h, head and block, vs a typed-array sum
 //   bytes-per-profile.ts  bytes on disk per profile vs gzipped pprof received (goal ≤ 0.25)
 //   startup.ts            createApp with 1,000 blocks vs reading their meta.json (goal < 1 s)
@@ -15,7 +16,7 @@ import { availableParallelism } from "node:os";
 import { runChild } from "./child.ts";
 import { printTable, type Row } from "./table.ts";
 
-const PARTS = ["ingest", "query", "bytes-per-profile", "startup", "wal-replay", "soak"];
+const PARTS = ["ingest", "ingest-formats", "query", "bytes-per-profile", "startup", "wal-replay", "soak"];
 const chosen = process.env.HEARTH_BENCH_PARTS?.split(",").map((s) => s.trim()) ?? PARTS;
 
 const t0 = performance.now();
