@@ -58,7 +58,8 @@ describe("S3Bucket on s3rver", () => {
     return new S3Bucket(s3Options(server, name, extra));
   }
 
-  bucketContract("contract", async () => ({ bucket: await freshBucket(), cleanup: async () => {} }));
+  // s3rver writes an object's file in place, so concurrent puts to one key can interleave there.
+  bucketContract("contract", async () => ({ bucket: await freshBucket(), cleanup: async () => {}, atomicPuts: false }));
 
   test("pages through listings, recursive and one level at a time", async () => {
     const b = await freshBucket({ listPageSize: 3 });

@@ -1,5 +1,7 @@
 // The bench's one output table, number formatting, and the timing loop every part shares.
 
+import { readFileSync, writeFileSync } from "node:fs";
+
 export type Row = string[];
 
 export const HEADER: Row = ["benchmark", "input", "result", "floor", "ratio (result/floor)"];
@@ -20,6 +22,28 @@ export const mb = (bytes: number) => `${fmt(bytes / 1e6, bytes < 10e6 ? 2 : 1)} 
 export const ms = (sec: number) => `${fmt(sec * 1000, sec < 0.01 ? 3 : 1)} ms`;
 
 /** RSS and the JS heap, in MB: the two numbers the memory goals are about. */
+/**
+ * The kernel's high-water mark of this process's RSS in MB (VmHWM): catches the peaks between
+ * samples, e.g. while a block is written. NaN where /proc is not available.
+ */
+export function peakRssMb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Restarts the high-water mark from the current RSS (Linux: `5` into /proc/self/clear_refs). */
+export function resetPeakRss(): void {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+  } catch {
+    // Not Linux, or not allowed: the mark then covers the whole run, which only overstates.
+  }
+}
+
 export function memoryNow(): { rss: number; heap: number } {
   const m = process.memoryUsage();
   return { rss: m.rss / 1e6, heap: m.heapUsed / 1e6 };
