@@ -67,6 +67,23 @@ function checkProfileType(id: string) {
   }
 }
 
+/** Blocks queried at once: each holds its decoded symbols while it runs, so a wide query must not open them all together. */
+const FAN_OUT = 4;
+
+/** `fn` over every reader, at most FAN_OUT at a time; results in the readers' order. */
+async function fanOut<T>(rs: ProfileReader[], fn: (r: ProfileReader) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(rs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < rs.length) {
+      const i = next++;
+      out[i] = await fn(rs[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FAN_OUT, rs.length) }, worker));
+  return out;
+}
+
 export function createQuerier(deps: { readers: (tenants: string[]) => ProfileReader[]; limits: QuerierLimits }) {
   const { readers, limits } = deps;
 
@@ -85,7 +102,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
 
   async function mergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Promise<Tree> {
     const q = selectQuery(req);
-    const trees = await Promise.all(readers(tenants).map((r) => r.selectMergeTree(q)));
+    const trees = await fanOut(readers(tenants), (r) => r.selectMergeTree(q));
     if (trees.length === 1) return trees[0];
     const tree = new Tree();
     for (const t of trees) tree.merge(t);
@@ -96,7 +113,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
     async profileTypes(tenants: string[], req: ProfileTypesRequest) {
       const range = optionalRange(req.start, req.end);
       const ids = new Set<string>();
-      for (const part of await Promise.all(readers(tenants).map((r) => r.profileTypes(range)))) for (const id of part) ids.add(id);
+      for (const part of await fanOut(readers(tenants), (r) => r.profileTypes(range))) for (const id of part) ids.add(id);
       const profileTypes = [...ids].sort().map((ID) => {
         const p = parseProfileTypeId(ID);
         return { ID, name: p.name, sampleType: p.sampleType, sampleUnit: p.sampleUnit, periodType: p.periodType, periodUnit: p.periodUnit };
@@ -108,7 +125,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
       const ms = matchersOf(req.matchers);
       const range = optionalRange(req.start, req.end);
       const names = new Set<string>();
-      for (const part of await Promise.all(readers(tenants).map((r) => r.labelNames(ms, range)))) for (const n of part) names.add(n);
+      for (const part of await fanOut(readers(tenants), (r) => r.labelNames(ms, range))) for (const n of part) names.add(n);
       return { names: [...names].sort() };
     },
 
@@ -117,7 +134,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
       const ms = matchersOf(req.matchers);
       const range = optionalRange(req.start, req.end);
       const values = new Set<string>();
-      for (const part of await Promise.all(readers(tenants).map((r) => r.labelValues(req.name, ms, range)))) for (const v of part) values.add(v);
+      for (const part of await fanOut(readers(tenants), (r) => r.labelValues(req.name, ms, range))) for (const v of part) values.add(v);
       return { names: [...values].sort() };
     },
 
@@ -126,7 +143,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
       const range = optionalRange(req.start, req.end);
       const seen = new Map<string, Labels>();
       const only = req.labelNames.length ? new Set(req.labelNames) : null;
-      for (const part of await Promise.all(readers(tenants).map((r) => r.series(ms, range)))) {
+      for (const part of await fanOut(readers(tenants), (r) => r.series(ms, range))) {
         for (const ls of part) {
           const kept = only ? ls.filter((l) => only.has(l.name)) : ls;
           seen.set(labelsKey(kept), kept);
@@ -156,7 +173,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
 
     async selectMergeProfile(tenants: string[], req: SelectMergeProfileRequest) {
       const q = selectQuery(req);
-      const parts: Profile[] = await Promise.all(readers(tenants).map((r) => r.selectMergeProfile(q)));
+      const parts: Profile[] = await fanOut(readers(tenants), (r) => r.selectMergeProfile(q));
       return toPprofMessage(parts.length ? mergeProfiles(parts) : mergedProfileShell(q));
     },
 
@@ -166,7 +183,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
       const aggregation = req.aggregation === TimeSeriesAggregationType.AVERAGE ? "average" : "sum";
       const merged = new Map<string, SeriesPoints>();
       const seriesQuery = { ...q, groupBy: req.groupBy, stepMs: req.step * 1000, aggregation } as const;
-      for (const part of await Promise.all(readers(tenants).map((r) => r.selectSeries(seriesQuery)))) {
+      for (const part of await fanOut(readers(tenants), (r) => r.selectSeries(seriesQuery))) {
         for (const s of part) {
           const k = labelsKey(s.labels);
           const have = merged.get(k);
