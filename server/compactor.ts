@@ -68,8 +68,11 @@ export function createCompactor(deps: CompactorDeps): Compactor {
     return deleted;
   }
 
-  // Merges are held in memory while written; this caps one merge near 200 MB.
-  const MAX_MERGE_SAMPLES = 3_000_000;
+  // Merges stream series by series, so memory follows the number of source blocks (a few MB
+  // each), not their samples: at most 16 blocks per merge; the sample cap only bounds how long
+  // one merge runs and how big its output gets.
+  const MAX_MERGE_BLOCKS = 16;
+  const MAX_MERGE_SAMPLES = 200_000_000;
 
   async function compact(): Promise<Map<string, string[]>> {
     const written = new Map<string, string[]>();
@@ -80,6 +83,7 @@ export function createCompactor(deps: CompactorDeps): Compactor {
         // A window is merged once late profiles for it can no longer arrive in a head.
         minAgeMs: config.ingester.maxBlockDuration,
         maxSamples: MAX_MERGE_SAMPLES,
+        maxBlocks: MAX_MERGE_BLOCKS,
       });
       for (const group of groups) {
         if (closed) return written;

@@ -101,6 +101,19 @@ describe("planCompaction: windows", () => {
     expect(plan([big, block(D0 + 20 * MIN, D0 + 30 * MIN)], D0 + DAY, { maxSamples: 500 })).toEqual([]);
   });
 
+  test("maxBlocks splits a window into consecutive runs of at most that many blocks", () => {
+    const blocks = Array.from({ length: 24 }, (_, h) => hourly(h));
+    const got = plan(blocks, D0 + DAY, { maxBlocks: 10 });
+    expect(got).toEqual([blocks.slice(0, 10), blocks.slice(10, 20), blocks.slice(20)].map((g) => g.map((b) => b.ulid)));
+    // Both caps at once: whichever is reached first ends a run.
+    expect(plan(blocks.slice(0, 12), D0 + DAY, { maxBlocks: 5, maxSamples: 350 }).map((g) => g.length)).toEqual([3, 3, 3, 3]);
+    expect(plan(blocks.slice(0, 12), D0 + DAY, { maxBlocks: 2, maxSamples: 350 }).map((g) => g.length)).toEqual([2, 2, 2, 2, 2, 2]);
+    // The runs' outputs fit the day window together and merge on the next pass.
+    const merged = got.map((g, i) => block(D0 + i * 10 * H, D0 + Math.min(24, (i + 1) * 10) * H - 1, { level: 2 }));
+    expect(plan(merged, D0 + DAY, { maxBlocks: 10 })).toEqual([merged.map((b) => b.ulid)]);
+    expect(() => plan(blocks, D0 + DAY, { maxBlocks: 1 })).toThrow(RangeError);
+  });
+
   test("ranges are validated", () => {
     expect(() => planCompaction([], { ranges: [0], now: 0 })).toThrow(RangeError);
     expect(() => planCompaction([], { ranges: [1.5], now: 0 })).toThrow(RangeError);

@@ -2,11 +2,10 @@
 // overlapping blocks), merges them into one block with duplicates dropped, and rewrites a block
 // without deleted series. Source blocks are never deleted here: the caller swaps and deletes them.
 
-import { loadBlockIntoHead } from "./block/block-loader.ts";
+import { mergeBlocks, type MergeStats } from "./block/block-merger.ts";
+import { BlockSource } from "./block/block-source.ts";
 import type { BlockMeta } from "./block/meta.ts";
 import { BlockReader } from "./block/reader.ts";
-import { writeBlock } from "./block/writer.ts";
-import { Head } from "./head/head.ts";
 import type { Matcher } from "./model/selector.ts";
 
 const HOUR = 3_600_000;
@@ -26,10 +25,16 @@ export interface PlanOptions {
    */
   minAgeMs?: number;
   /**
-   * Most samples (meta.stats.numSamples) one merge may load: compaction holds its output in
-   * memory, so larger groups are split into consecutive runs under the cap. Default: no cap.
+   * Most samples (meta.stats.numSamples) one merge may write: larger groups are split into
+   * consecutive runs under the cap. A merge streams, so this bounds its duration and output size,
+   * not its memory. Default: no cap.
    */
   maxSamples?: number;
+  /**
+   * Most blocks one merge may read: a merge holds one row group (~1.5 MB) per source, so this
+   * bounds its memory. Larger groups are split like for maxSamples. Default: no cap.
+   */
+  maxBlocks?: number;
 }
 
 /** Blocks by time range, then ULID: the order every plan lists them in. */
@@ -60,11 +65,13 @@ export function planCompaction(metas: BlockMeta[], opts: PlanOptions): BlockMeta
   const ranges = [...new Set(opts.ranges)].sort((a, b) => a - b);
   const minAge = opts.minAgeMs ?? 0;
   const maxSamples = opts.maxSamples ?? Infinity;
+  const maxBlocks = opts.maxBlocks ?? Infinity;
+  if (!(maxBlocks >= 2)) throw new RangeError(`maxBlocks must be at least 2, got ${maxBlocks}`);
   const blocks = [...metas].sort(byTime);
   const planned = new Set<string>();
   const plans: BlockMeta[][] = [];
   const take = (group: BlockMeta[]) => {
-    for (const run of capRuns(group, maxSamples)) {
+    for (const run of capRuns(group, maxSamples, maxBlocks)) {
       if (run.length < 2) continue;
       plans.push(run);
       for (const b of run) planned.add(b.ulid);
@@ -108,14 +115,17 @@ export function planCompaction(metas: BlockMeta[], opts: PlanOptions): BlockMeta
   return plans.sort((a, b) => byTime(a[0], b[0]));
 }
 
-/** Splits a time-ordered group into consecutive runs whose samples stay within `max` (a block over it runs alone). */
-function capRuns(group: BlockMeta[], max: number): BlockMeta[][] {
-  if (max === Infinity) return [group];
+/**
+ * Splits a time-ordered group into consecutive runs of at most `maxBlocks` whose samples stay
+ * within `max` (a block over it runs alone).
+ */
+function capRuns(group: BlockMeta[], max: number, maxBlocks: number): BlockMeta[][] {
+  if (max === Infinity && group.length <= maxBlocks) return [group];
   const runs: BlockMeta[][] = [];
   let run: BlockMeta[] = [];
   let sum = 0;
   for (const b of group) {
-    if (run.length > 0 && sum + b.stats.numSamples > max) {
+    if (run.length > 0 && (sum + b.stats.numSamples > max || run.length >= maxBlocks)) {
       runs.push(run);
       run = [];
       sum = 0;
@@ -128,28 +138,23 @@ function capRuns(group: BlockMeta[], max: number): BlockMeta[][] {
 }
 
 export interface CompactOptions {
-  /** Leave out the rows of series matching all these matchers (see loadBlockIntoHead). */
+  /** Leave out the rows of series matching all these matchers (series deletion). */
   drop?: Matcher[];
   /** Called with what was merged, e.g. for a log line or metrics. */
   onStats?: (s: CompactStats) => void;
 }
 
-export interface CompactStats {
-  /** Rows (profiles × sample types) written. */
-  rows: number;
-  droppedRows: number;
-  duplicateRows: number;
-}
+export type CompactStats = MergeStats;
 
 /**
  * Merges the blocks in `sources` (block directories) into one new block in `blocksDir`: level =
  * the sources' highest + 1, sources = the union of theirs, wal.throughSegment = the highest.
- * Sources are loaded in the order their data was first written (the oldest ULID among their
+ * Sources are ranked by the order their data was first written (the oldest ULID among their
  * compaction sources, then their own), so when two rows of a series share a time_ms the copy
  * written first is kept, even after it went through earlier compactions. Sources are not touched.
  *
- * The merge is held in memory (a Head) while it is written: its size is about that of the
- * sources' samples (see PlanOptions.maxSamples). Returns null only when `drop` removed every row.
+ * The merge streams (see mergeBlocks): memory holds one row group (~1.5 MB) per source plus the
+ * output's symbols, whatever the sources' samples. Returns null only when `drop` removed every row.
  */
 export async function compactBlocks(sources: string[], blocksDir: string, opts?: { drop?: undefined; onStats?: (s: CompactStats) => void }): Promise<BlockMeta>;
 export async function compactBlocks(sources: string[], blocksDir: string, opts: CompactOptions): Promise<BlockMeta | null>;
@@ -161,24 +166,22 @@ export async function compactBlocks(sources: string[], blocksDir: string, opts: 
   for (let i = 1; i < readers.length; i++)
     if (readers[i].meta.ulid === readers[i - 1].meta.ulid) throw new Error(`compactBlocks: block ${readers[i].meta.ulid} is listed twice`);
 
-  const head = new Head();
-  const stats: CompactStats = { rows: 0, droppedRows: 0, duplicateRows: 0 };
-  for (const r of readers) {
-    const got = await loadBlockIntoHead(r, head, { drop: opts.drop });
-    stats.rows += got.rows;
-    stats.droppedRows += got.droppedRows;
-    stats.duplicateRows += got.duplicateRows;
+  const opened: BlockSource[] = [];
+  try {
+    for (const r of readers) opened.push(await BlockSource.open(r));
+    const metas = readers.map((r) => r.meta);
+    const through = metas.map((m) => m.wal?.throughSegment).filter((s): s is number => s !== undefined);
+    const { meta, stats } = await mergeBlocks(opened, blocksDir, {
+      drop: opts.drop,
+      level: Math.max(...metas.map((m) => m.compaction.level)) + 1,
+      sources: [...new Set(metas.flatMap((m) => m.compaction.sources))].sort(),
+      walThroughSegment: through.length > 0 ? Math.max(...through) : undefined,
+    });
+    opts.onStats?.(stats);
+    return meta;
+  } finally {
+    for (const s of opened) s.close();
   }
-  opts.onStats?.(stats);
-  if (head.rows === 0) return null;
-
-  const metas = readers.map((r) => r.meta);
-  const through = metas.map((m) => m.wal?.throughSegment).filter((s): s is number => s !== undefined);
-  return writeBlock(head, blocksDir, {
-    level: Math.max(...metas.map((m) => m.compaction.level)) + 1,
-    sources: [...new Set(metas.flatMap((m) => m.compaction.sources))].sort(),
-    walThroughSegment: through.length > 0 ? Math.max(...through) : undefined,
-  });
 }
 
 /**

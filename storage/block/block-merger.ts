@@ -1,0 +1,174 @@
+// mergeBlocks: merges blocks into one, streaming: series by series in label order, each series'
+// profiles merged by time across the sources and written as they are read. Memory holds decoded
+// row groups of the sources (one per source read in order; up to a budget for sources read out of
+// order), one row group of output, the output's symbols and per-profile metadata (the series index
+// being built): never the sources' samples as a whole.
+
+import { SymbolTable } from "../head/symbols.ts";
+import { matchesLabels, type Matcher } from "../model/selector.ts";
+import { BlockCorruptError, type BlockMeta } from "./meta.ts";
+import { BlockSource, GroupCache, type SampleRows } from "./block-source.ts";
+import { BlockWriter, compareSeriesKeys, seriesKey, sortByStack } from "./block-writer.ts";
+import { encodeBlockSymbols } from "./block-symbols.ts";
+import { PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
+import { StackRemap } from "./stack-remap.ts";
+import type { IndexSeries, SeriesProfiles } from "./series-index.ts";
+import type { Labels } from "../model/labels.ts";
+
+export interface MergeOptions {
+  /** Leave out the rows of series matching ALL these matchers; empty or missing drops nothing. */
+  drop?: Matcher[];
+  level?: number;
+  sources?: string[];
+  walThroughSegment?: number;
+  rowGroupSize?: number;
+  /** Budget of decoded source row groups kept (see GroupCache). Default DEFAULT_MERGE_CACHE_BYTES. */
+  cacheBytes?: number;
+}
+
+/**
+ * Enough for ~40 row groups: a merge of sources in label order needs one per source; sources
+ * cut from a head (in the head's series order) are read out of order and need their groups kept,
+ * which this covers for the usual merge of a few head blocks.
+ */
+export const DEFAULT_MERGE_CACHE_BYTES = 64 << 20;
+
+export interface MergeStats {
+  /** Rows (profiles × sample types) written. */
+  rows: number;
+  /** Rows left out because their series matched `drop`. */
+  droppedRows: number;
+  /** Rows left out because their series already held a row at the same time_ms. */
+  duplicateRows: number;
+}
+
+export interface MergeResult {
+  /** The new block, or null when nothing was left to write. */
+  meta: BlockMeta | null;
+  stats: MergeStats;
+  /** Sizes of what the merge held besides row groups, for logs and tests. */
+  symbols: { stacks: number; locations: number; functions: number; bytes: number };
+}
+
+/** One source's part of an output series. */
+interface Part {
+  src: number;
+  series: IndexSeries;
+}
+
+/**
+ * Merges the blocks `sources` (opened, in priority order) into a new block under `blocksDir`.
+ * When two rows of a series share a time_ms, the one from the earliest source wins, and within a
+ * source the first; the others are dropped as duplicates. Sources are not modified.
+ */
+export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
+  const drop = opts.drop ?? [];
+  const stats: MergeStats = { rows: 0, droppedRows: 0, duplicateRows: 0 };
+
+  // The union of the sources' series, in label order; each with its parts in source order.
+  const byKey = new Map<string, { labels: Labels; profileType: string; parts: Part[] }>();
+  sources.forEach((source, src) => {
+    for (const s of source.series) {
+      const key = seriesKey(s.labels);
+      const e = byKey.get(key);
+      if (e) e.parts.push({ src, series: s });
+      else byKey.set(key, { labels: s.labels, profileType: s.profileType, parts: [{ src, series: s }] });
+    }
+  });
+  const series = [...byKey.keys()].sort(compareSeriesKeys).map((k) => byKey.get(k)!);
+  byKey.clear();
+
+  const out = new SymbolTable();
+  const remaps: (StackRemap | null)[] = sources.map(() => null);
+  const rows: (SampleRows | null)[] = sources.map(() => null);
+  const cache = new GroupCache(opts.cacheBytes ?? DEFAULT_MERGE_CACHE_BYTES);
+  const remapOf = (src: number) => (remaps[src] ??= new StackRemap(sources[src].symbols(), out));
+  let ids = new Uint32Array(1024);
+  let values = new Float64Array(1024);
+  let sortKeys = new Float64Array(1024);
+
+  const w = BlockWriter.create(blocksDir, { rowGroupSize: opts.rowGroupSize });
+  try {
+    // Announce every read to come, so a source read out of row order keeps the groups it will
+    // come back to (GroupCache), and one read in order lets each go once past it.
+    let k = 0;
+    for (const e of series) {
+      if (drop.length > 0 && matchesLabels(drop, e.labels)) {
+        for (const p of e.parts) stats.droppedRows += p.series.numProfiles;
+        continue;
+      }
+      series[k++] = e;
+      for (const p of e.parts) (rows[p.src] ??= await sources[p.src].rows(cache)).pin(p.series.firstRow, p.series.lastRow);
+    }
+    series.length = k;
+
+    for (const { labels, profileType, parts } of series) {
+      const profiles: SeriesProfiles[] = parts.map((p) => sources[p.src].profiles(p.series));
+      const cursor = new Array<number>(parts.length).fill(0);
+      let started = false;
+      for (;;) {
+        // The earliest time left; on a tie the earliest source (the lowest part) wins.
+        let win = -1;
+        let t = Infinity;
+        for (let k = 0; k < parts.length; k++) {
+          if (cursor[k] < profiles[k].timeMs.length && profiles[k].timeMs[cursor[k]] < t) {
+            t = profiles[k].timeMs[cursor[k]];
+            win = k;
+          }
+        }
+        if (win < 0) break;
+        const p = profiles[win];
+        const i = cursor[win];
+        const n = p.sampleCount[i];
+        const src = parts[win].src;
+        const remap = remapOf(src);
+        if (ids.length < n) {
+          ids = new Uint32Array(n);
+          values = new Float64Array(n);
+          sortKeys = new Float64Array(n);
+        }
+        await rows[src]!.read(p.rowStart[i], n, (from, blockIds, blockValues, at, len) => {
+          for (let j = 0; j < len; j++) ids[from + j] = remap.map(blockIds[at + j]);
+          values.set(blockValues.subarray(at, at + len), from);
+        });
+        if (remap.bad !== -1) throw new BlockCorruptError(sources[src].dir, PROFILES_FILE, `stack id ${remap.bad} out of range (${remap.stackCount} stacks in ${SYMBOLS_FILE})`);
+        sortByStack(ids, values, n, sortKeys);
+        if (!started) {
+          w.startSeries(labels, profileType);
+          started = true;
+        }
+        await w.appendProfile(t, p.durationNs[i], ids, values, n);
+        stats.rows++;
+        // Every other row at this time, in any source, is a duplicate.
+        for (let k = 0; k < parts.length; k++) {
+          const tk = profiles[k].timeMs;
+          while (cursor[k] < tk.length && tk[cursor[k]] === t) {
+            if (k !== win || cursor[k] !== i) stats.duplicateRows++;
+            cursor[k]++;
+          }
+        }
+      }
+      for (const p of parts) rows[p.src]!.unpin(p.series.firstRow, p.series.lastRow);
+    }
+
+    const symbols = {
+      stacks: out.stackCount,
+      locations: out.locations.length,
+      functions: out.functions.length,
+      bytes: out.bytes + remaps.reduce((b, r) => b + (r?.bytes ?? 0), 0),
+    };
+    if (stats.rows === 0) {
+      w.abort();
+      return { meta: null, stats, symbols };
+    }
+    // Every stack in `out` was interned for a written row (or is an ancestor of one), so all are
+    // kept and block ids equal `out`'s ids, which the rows were written with.
+    const { bytes, stackMap } = encodeBlockSymbols(out, new Uint8Array(out.stackCount).fill(1));
+    if (stackMap[out.stackCount - 1] !== out.stackCount - 1) throw new Error("mergeBlocks: output stack ids were renumbered");
+    const meta = await w.finish(bytes, { level: opts.level, sources: opts.sources, walThroughSegment: opts.walThroughSegment });
+    return { meta, stats, symbols };
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+}

@@ -1,0 +1,312 @@
+// BlockSource: one block opened to be read through whole, as compaction and series deletion do:
+// its series index, its symbols, and its sample rows read forward one row group at a time. Every
+// file is checked against meta.json, and damage is reported as BlockCorruptError naming the block.
+
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
+import { BlockCorruptError, type BlockMeta } from "./meta.ts";
+import { BlockReader } from "./reader.ts";
+import { COL_STACK, COL_VALUE, INDEX_FILE, PROFILES_FILE, PROFILES_SCHEMA, SYMBOLS_FILE } from "./schema.ts";
+import { SeriesIndex, type IndexSeries, type SeriesProfiles } from "./series-index.ts";
+
+export class BlockSource {
+  private rowsP: Promise<SampleRows> | null = null;
+
+  private constructor(
+    readonly dir: string,
+    readonly meta: BlockMeta,
+    readonly index: SeriesIndex,
+  ) {}
+
+  /** Opens the series index (checked against meta.json); symbols and rows open on first use. */
+  static async open(block: BlockReader | string): Promise<BlockSource> {
+    const { dir, meta } = typeof block === "string" ? await BlockReader.open(block) : block;
+    return new BlockSource(dir, meta, openIndex(dir, meta));
+  }
+
+  get series(): IndexSeries[] {
+    return this.index.series;
+  }
+
+  /** A series' profiles in time order, checked against its index row. */
+  profiles(s: IndexSeries): SeriesProfiles {
+    let p: SeriesProfiles;
+    try {
+      p = this.index.profiles(s.ref);
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, INDEX_FILE, e instanceof Error ? e.message : String(e));
+    }
+    if (p.timeMs.length !== s.numProfiles) throw new BlockCorruptError(this.dir, INDEX_FILE, `series ${s.ref} holds ${p.timeMs.length} profiles, its row says ${s.numProfiles}`);
+    return p;
+  }
+
+  /** Decodes symbols.bin; the caller keeps what it needs (it is not cached here). */
+  symbols(): BlockSymbols {
+    const path = checkFile(this.dir, this.meta, SYMBOLS_FILE);
+    try {
+      return decodeBlockSymbols(readFileSync(path));
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, SYMBOLS_FILE, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** The sample rows, opened once; decoded groups are kept in `cache` (by default, one group). */
+  rows(cache: GroupCache = new GroupCache(0)): Promise<SampleRows> {
+    this.rowsP ??= openParquet(this.dir, this.meta).then((pq) => new SampleRows(this.dir, pq, cache));
+    return this.rowsP;
+  }
+
+  close(): void {
+    this.index.close();
+    this.rowsP = null;
+  }
+}
+
+/** First row of each row group, plus the total at the end. */
+interface ParquetHandle {
+  file: AsyncBuffer;
+  metadata: FileMetaData;
+  groupStart: number[];
+}
+
+/** A decoded row group of one source: its stack_id and value columns. */
+interface CachedGroup {
+  owner: SampleRows;
+  group: number;
+  stacks: Int32Array;
+  values: Float64Array;
+}
+
+/**
+ * Decoded row groups kept across the sources of one merge. A source read in row order needs one
+ * group at a time; a source whose series are not in the merge's order (blocks cut from a head
+ * keep the head's series order) jumps between its groups, and keeping a group until its last
+ * series is read saves decoding it again (~5 ms) for every series. Sources say which groups they
+ * still need (SampleRows.pin); past the byte budget the least recently used group goes anyway, so
+ * memory stays bounded whatever the sources hold. At least one group is always kept.
+ */
+export class GroupCache {
+  /** Insertion order is use order: the first entry is the least recently used. */
+  private readonly lru = new Set<CachedGroup>();
+  private bytes = 0;
+  /** Arrays of groups let go, reused by the next loads. */
+  private readonly spare: { stacks: Int32Array; values: Float64Array }[] = [];
+
+  constructor(readonly budgetBytes: number) {}
+
+  /** Bytes of decoded groups held now. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  touch(e: CachedGroup): void {
+    this.lru.delete(e);
+    this.lru.add(e);
+  }
+
+  /** Arrays for a group of n rows, evicting until it fits the budget. */
+  take(n: number): { stacks: Int32Array; values: Float64Array } {
+    const need = n * 12;
+    for (const e of this.lru) {
+      if (this.bytes + need <= this.budgetBytes) break;
+      this.release(e);
+    }
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      if (this.spare[i].values.length >= n) return this.spare.splice(i, 1)[0];
+    }
+    return { stacks: new Int32Array(n), values: new Float64Array(n) };
+  }
+
+  add(e: CachedGroup): void {
+    this.lru.add(e);
+    this.bytes += e.values.length * 12;
+  }
+
+  /** Drops a group from the cache (and its source); its arrays serve a later load. */
+  release(e: CachedGroup): void {
+    if (!this.lru.delete(e)) return;
+    this.bytes -= e.values.length * 12;
+    e.owner.forget(e.group);
+    if (this.spare.length < 2) this.spare.push({ stacks: e.stacks, values: e.values });
+  }
+}
+
+/** Decompresses into Bun's buffer as is: the schema's decompressor copies it once more. */
+const decompressors = { ZSTD: (b: Uint8Array): Uint8Array => Bun.zstdDecompressSync(b) };
+
+/**
+ * Sample rows of profiles.parquet, decoded one whole row group at a time (a group's column is one
+ * page) and kept in a GroupCache: reading a block's rows in order decodes each group once.
+ */
+export class SampleRows {
+  private readonly groups = new Map<number, CachedGroup>();
+  private last: CachedGroup | null = null;
+  /** Per group, the reads still to come that were announced with pin(). */
+  private readonly pins: Uint32Array;
+
+  constructor(
+    private readonly dir: string,
+    private readonly pq: ParquetHandle,
+    private readonly cache: GroupCache,
+  ) {
+    this.pins = new Uint32Array(Math.max(0, pq.groupStart.length - 1));
+  }
+
+  /**
+   * Announces a read of rows [first, last] to come: their groups are kept (within the cache's
+   * budget) until unpin() says the read is done.
+   */
+  pin(first: number, last: number): void {
+    this.eachGroup(first, last, (g) => this.pins[g]++);
+  }
+
+  /** The read announced by pin(first, last) is done: groups no other read needs are let go. */
+  unpin(first: number, last: number): void {
+    this.eachGroup(first, last, (g) => {
+      if (this.pins[g] > 0 && --this.pins[g] === 0) {
+        const e = this.groups.get(g);
+        if (e) this.cache.release(e);
+      }
+    });
+  }
+
+  private eachGroup(first: number, last: number, f: (g: number) => void): void {
+    const starts = this.pq.groupStart;
+    const total = starts[starts.length - 1];
+    if (last < first || first >= total || last < 0) return;
+    const to = groupOf(starts, Math.min(last, total - 1));
+    for (let g = groupOf(starts, Math.max(0, first)); g <= to; g++) f(g);
+  }
+
+  /** Hands rows [start, start + n) to `visit` in pieces: piece rows are at `at` in the arrays, `from` in the profile. */
+  async read(start: number, n: number, visit: (from: number, stacks: Int32Array, values: Float64Array, at: number, len: number) => void): Promise<void> {
+    const starts = this.pq.groupStart;
+    const total = starts[starts.length - 1];
+    if (start < 0 || start + n > total) throw new BlockCorruptError(this.dir, INDEX_FILE, `row range [${start}, ${start + n}) outside profiles.parquet (${total} rows)`);
+    let done = 0;
+    while (done < n) {
+      const row = start + done;
+      let e = this.last;
+      if (!e || row < starts[e.group] || row >= starts[e.group + 1]) {
+        const g = groupOf(starts, row);
+        e = this.groups.get(g) ?? (await this.load(g));
+        this.cache.touch(e);
+        this.last = e;
+      }
+      const end = starts[e.group + 1];
+      const len = Math.min(n - done, end - row);
+      visit(done, e.stacks, e.values, row - starts[e.group], len);
+      done += len;
+    }
+  }
+
+  /** Called by the cache when it evicts one of this source's groups. */
+  forget(g: number): void {
+    if (this.last?.group === g) this.last = null;
+    this.groups.delete(g);
+  }
+
+  private async load(g: number): Promise<CachedGroup> {
+    const start = this.pq.groupStart[g];
+    const end = this.pq.groupStart[g + 1];
+    const n = end - start;
+    const { stacks, values } = this.cache.take(n);
+    let gotStacks = 0;
+    let gotValues = 0;
+    try {
+      await parquetRead({
+        file: this.pq.file,
+        metadata: this.pq.metadata,
+        columns: [COL_STACK, COL_VALUE],
+        rowStart: start,
+        rowEnd: end,
+        compressors: decompressors,
+        onChunk: (c) => {
+          const lo = Math.max(start, c.rowStart);
+          const hi = Math.min(end, c.rowEnd);
+          if (hi <= lo) return;
+          const dst: Int32Array | Float64Array | null = c.columnName === COL_VALUE ? values : c.columnName === COL_STACK ? stacks : null;
+          if (!dst) return;
+          const src = c.columnData as ArrayLike<number>;
+          const from = lo - c.rowStart;
+          if (ArrayBuffer.isView(src)) dst.set((src as unknown as Float64Array).subarray(from, from + hi - lo), lo - start);
+          else for (let k = 0; k < hi - lo; k++) dst[lo - start + k] = src[from + k];
+          if (dst === values) gotValues += hi - lo;
+          else gotStacks += hi - lo;
+        },
+      });
+    } catch (e) {
+      throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
+    }
+    if (gotValues !== n || gotStacks !== n) throw new BlockCorruptError(this.dir, PROFILES_FILE, `row group ${g} could not be read in full`);
+    const e: CachedGroup = { owner: this, group: g, stacks, values };
+    this.groups.set(g, e);
+    this.cache.add(e);
+    return e;
+  }
+}
+
+/** The row group holding `row` (starts ascending, row inside the file). */
+function groupOf(starts: number[], row: number): number {
+  let lo = 0;
+  let hi = starts.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (starts[mid] <= row) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Checks that a block file is there with the size meta.json recorded; returns its path. */
+function checkFile(dir: string, meta: BlockMeta, name: string): string {
+  const want = meta.files.find((f) => f.relPath === name);
+  if (!want) throw new BlockCorruptError(dir, name, "not listed in meta.json");
+  const path = join(dir, name);
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new BlockCorruptError(dir, name, (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(e));
+  }
+  if (size !== want.sizeBytes) throw new BlockCorruptError(dir, name, `size ${size} bytes, meta.json says ${want.sizeBytes}`);
+  return path;
+}
+
+function openIndex(dir: string, meta: BlockMeta): SeriesIndex {
+  const path = checkFile(dir, meta, INDEX_FILE);
+  let index: SeriesIndex;
+  try {
+    index = SeriesIndex.open(path);
+  } catch (e) {
+    throw new BlockCorruptError(dir, INDEX_FILE, e instanceof Error ? e.message : String(e));
+  }
+  if (index.series.length !== meta.stats.numSeries) {
+    index.close();
+    throw new BlockCorruptError(dir, INDEX_FILE, `${index.series.length} series, meta.json says ${meta.stats.numSeries}`);
+  }
+  return index;
+}
+
+async function openParquet(dir: string, meta: BlockMeta): Promise<ParquetHandle> {
+  const path = checkFile(dir, meta, PROFILES_FILE);
+  const size = meta.files.find((f) => f.relPath === PROFILES_FILE)!.sizeBytes;
+  const f = Bun.file(path);
+  const file: AsyncBuffer = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
+  let metadata: FileMetaData;
+  try {
+    metadata = await parquetMetadataAsync(file);
+  } catch (e) {
+    throw new BlockCorruptError(dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
+  }
+  const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
+  const want = PROFILES_SCHEMA.slice(1).map((c) => `${c.name}:${c.type}`);
+  if (cols.join() !== want.join()) throw new BlockCorruptError(dir, PROFILES_FILE, `unexpected columns ${cols.join(", ")}`);
+  if (Number(metadata.num_rows) !== meta.stats.numSamples)
+    throw new BlockCorruptError(dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${meta.stats.numSamples} samples`);
+  const groupStart = [0];
+  for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
+  return { file, metadata, groupStart };
+}

@@ -1,0 +1,299 @@
+// BlockWriter: writes a block as a stream of series and profiles, so a block of any size is written
+// in the memory of one row group. profiles.parquet grows row group by row group in <ULID>.tmp;
+// finish() adds the series index, symbols and meta.json, fsyncs, and renames the block into place.
+
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { ByteWriter, ParquetWriter } from "hyparquet-writer";
+import { failpoint } from "../failpoint.ts";
+import { labelsKey, type Labels } from "../model/labels.ts";
+import { BLOCK_VERSION, newUlid, writeMeta, type BlockMeta } from "./meta.ts";
+import {
+  COL_SERIES,
+  COL_STACK,
+  COL_TIME,
+  COL_VALUE,
+  DEFAULT_ROW_GROUP_SIZE,
+  INDEX_FILE,
+  PAGE_SIZE,
+  PROFILES_ENCODING,
+  PROFILES_FILE,
+  PROFILES_SCHEMA,
+  SYMBOLS_FILE,
+  parquetCompressors,
+} from "./schema.ts";
+import { buildSeriesIndex, type SeriesToIndex } from "./series-index.ts";
+
+export interface BlockWriterOptions {
+  ulid?: string;
+  rowGroupSize?: number;
+}
+
+export interface FinishOptions {
+  /** Compaction level: 1 for a block cut from a head. */
+  level?: number;
+  /** ULIDs of the blocks this one replaces; defaults to its own ULID. */
+  sources?: string[];
+  /** The last WAL segment whose records the block holds. */
+  walThroughSegment?: number;
+}
+
+/**
+ * The order merges write series in: by their label key. Readers take any order (a block cut from
+ * a head keeps the head's); one shared by every merged block lets the next merge read each of
+ * them forward, row group after row group.
+ */
+export function compareSeriesKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The label key series are ordered by (see compareSeriesKeys). */
+export const seriesKey = labelsKey;
+
+export class BlockWriter {
+  readonly ulid: string;
+  private readonly dir: string;
+  private readonly tmp: string;
+  private readonly sink: FileSink;
+  private readonly pw: ParquetWriter;
+  private readonly rowGroupSize: number;
+  private readonly colSeries: Int32Array;
+  private readonly colTime: BigInt64Array;
+  private readonly colStack: Int32Array;
+  private readonly colValue: Float64Array;
+  private fill = 0;
+  private readonly indexed: SeriesToIndex[] = [];
+  private current: SeriesToIndex | null = null;
+  private lastTime = -Infinity;
+  private rows = 0;
+  private profiles = 0;
+  private minTime = Infinity;
+  private maxTime = -Infinity;
+
+  private constructor(
+    private readonly blocksDir: string,
+    opts: BlockWriterOptions,
+  ) {
+    this.ulid = opts.ulid ?? newUlid();
+    this.dir = join(blocksDir, this.ulid);
+    if (existsSync(this.dir)) throw new Error(`writeBlock: block ${this.ulid} already exists in ${blocksDir}`);
+    this.tmp = this.dir + ".tmp";
+    rmSync(this.tmp, { recursive: true, force: true });
+    mkdirSync(this.tmp, { recursive: true });
+    this.rowGroupSize = opts.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE;
+    this.colSeries = new Int32Array(this.rowGroupSize);
+    this.colTime = new BigInt64Array(this.rowGroupSize);
+    this.colStack = new Int32Array(this.rowGroupSize);
+    this.colValue = new Float64Array(this.rowGroupSize);
+    try {
+      this.sink = new FileSink(join(this.tmp, PROFILES_FILE));
+      this.pw = new ParquetWriter({ writer: this.sink, schema: PROFILES_SCHEMA, codec: "ZSTD", compressors: parquetCompressors });
+    } catch (e) {
+      rmSync(this.tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Starts writing a block `<ulid>.tmp` under blocksDir; finish() or abort() must follow. */
+  static create(blocksDir: string, opts: BlockWriterOptions = {}): BlockWriter {
+    return new BlockWriter(blocksDir, opts);
+  }
+
+  /** Samples written so far. */
+  get numSamples(): number {
+    return this.rows;
+  }
+
+  /** Starts the next series; each must have a profile before the next starts or finish(). */
+  startSeries(labels: Labels, profileType: string): void {
+    if (this.current && this.current.timeMs.length === 0) throw new Error("BlockWriter: a series was started without profiles");
+    this.current = { labels, profileType, firstRow: this.rows, timeMs: [], durationNs: [], sampleCount: [] };
+    this.indexed.push(this.current);
+    this.lastTime = -Infinity;
+  }
+
+  /**
+   * Appends one profile of the current series: `n` samples, stack ids of the block's symbols. The
+   * caller orders them (by stack id, see sortByStack) and the series' profiles by time.
+   */
+  async appendProfile(timeMs: number, durationNs: number, stacks: ArrayLike<number>, values: ArrayLike<number>, n: number): Promise<void> {
+    const s = this.current;
+    if (!s) throw new Error("BlockWriter: appendProfile before startSeries");
+    if (timeMs < this.lastTime) throw new Error(`BlockWriter: profile at ${timeMs} after one at ${this.lastTime}: a series' profiles go in time order`);
+    this.lastTime = timeMs;
+    const ref = this.indexed.length - 1;
+    const bt = BigInt(timeMs);
+    for (let i = 0; i < n; ) {
+      const take = Math.min(n - i, this.rowGroupSize - this.fill);
+      const f = this.fill;
+      this.colSeries.fill(ref, f, f + take);
+      this.colTime.fill(bt, f, f + take);
+      for (let j = 0; j < take; j++) {
+        this.colStack[f + j] = stacks[i + j];
+        this.colValue[f + j] = values[i + j];
+      }
+      this.fill += take;
+      i += take;
+      if (this.fill === this.rowGroupSize) await this.flush();
+    }
+    s.timeMs.push(timeMs);
+    s.durationNs.push(durationNs);
+    s.sampleCount.push(n);
+    this.rows += n;
+    this.profiles++;
+    if (timeMs < this.minTime) this.minTime = timeMs;
+    if (timeMs > this.maxTime) this.maxTime = timeMs;
+  }
+
+  private async flush(): Promise<void> {
+    const fill = this.fill;
+    if (fill === 0) return;
+    await this.pw.write({
+      rowGroupSize: fill,
+      pageSize: PAGE_SIZE,
+      columnData: [
+        { name: COL_SERIES, data: this.colSeries.subarray(0, fill), encoding: PROFILES_ENCODING[COL_SERIES] },
+        { name: COL_TIME, data: this.colTime.subarray(0, fill), encoding: PROFILES_ENCODING[COL_TIME] },
+        { name: COL_STACK, data: this.colStack.subarray(0, fill), encoding: PROFILES_ENCODING[COL_STACK] },
+        { name: COL_VALUE, data: this.colValue.subarray(0, fill), encoding: PROFILES_ENCODING[COL_VALUE] },
+      ],
+    });
+    this.fill = 0;
+    // A big block takes seconds to write: let the process serve requests between row groups.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * Writes the rest (symbols.bin from `symbolBytes`, whose stack ids the rows used; the index;
+   * meta.json), makes it durable and renames the block into place. Throws, leaving nothing
+   * behind, when no profile was written.
+   */
+  async finish(symbolBytes: Uint8Array, opts: FinishOptions = {}): Promise<BlockMeta> {
+    try {
+      if (this.profiles === 0) throw new Error("writeBlock: the head holds no profiles");
+      await this.flush();
+      await this.pw.finish();
+      writeDurable(join(this.tmp, SYMBOLS_FILE), symbolBytes);
+      writeDurable(join(this.tmp, INDEX_FILE), buildSeriesIndex(this.indexed));
+      const files = [PROFILES_FILE, INDEX_FILE, SYMBOLS_FILE].map((relPath) => ({ relPath, sizeBytes: statSync(join(this.tmp, relPath)).size }));
+      const meta: BlockMeta = {
+        ulid: this.ulid,
+        minTime: this.minTime,
+        maxTime: this.maxTime,
+        stats: { numSeries: this.indexed.length, numProfiles: this.profiles, numSamples: this.rows },
+        compaction: { level: opts.level ?? 1, sources: opts.sources ?? [this.ulid] },
+        version: BLOCK_VERSION,
+        files,
+        ...(opts.walThroughSegment !== undefined ? { wal: { throughSegment: opts.walThroughSegment } } : {}),
+      };
+      writeMeta(this.tmp, meta);
+      fsyncPath(this.tmp);
+      failpoint("block-before-rename");
+      renameSync(this.tmp, this.dir);
+      fsyncPath(this.blocksDir);
+      return meta;
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
+  /** Drops the half-written block (again harmlessly). */
+  abort(): void {
+    this.sink.abort();
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Orders a profile's samples by stack id (equal ids keep their order), in place over [0, n).
+ * Consecutive profiles of a service then repeat long runs of ids, which zstd compresses to almost
+ * nothing. `keys` is scratch of at least n.
+ */
+export function sortByStack(ids: Uint32Array, values: Float64Array, n: number, keys: Float64Array): void {
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) if (ids[i] < ids[i - 1]) sorted = false;
+  if (sorted) return;
+  // id · 2^21 + index is exact in a double and sorts natively, without a comparator call per pair.
+  if (n <= 1 << 21) {
+    const k = keys.subarray(0, n);
+    for (let i = 0; i < n; i++) k[i] = ids[i] * 2097152 + i;
+    k.sort();
+    const v = values.slice(0, n);
+    for (let i = 0; i < n; i++) {
+      const from = k[i] % 2097152;
+      ids[i] = (k[i] - from) / 2097152;
+      values[i] = v[from];
+    }
+    return;
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => ids[a] - ids[b] || a - b);
+  const idc = ids.slice(0, n);
+  const v = values.slice(0, n);
+  for (let i = 0; i < n; i++) {
+    ids[i] = idc[order[i]];
+    values[i] = v[order[i]];
+  }
+}
+
+/**
+ * hyparquet-writer's Writer over a file descriptor: the buffer is flushed to disk past 1 MB, and
+ * finish() fsyncs, which the library's own fileWriter does not.
+ */
+class FileSink extends ByteWriter {
+  private fd: number;
+  constructor(path: string) {
+    super(1 << 20);
+    this.fd = openSync(path, "w");
+  }
+
+  private drain() {
+    const b = new Uint8Array(this.buffer, 0, this.index);
+    for (let o = 0; o < b.length; ) o += writeSync(this.fd, b, o, b.length - o);
+    this.index = 0;
+  }
+
+  override ensure(size: number): void {
+    if (this.index > 1 << 20) this.drain();
+    super.ensure(size);
+  }
+
+  flush(): void {
+    this.drain();
+  }
+
+  override finish(): void {
+    try {
+      this.drain();
+      fsyncSync(this.fd);
+    } finally {
+      this.abort();
+    }
+  }
+
+  /** Closes the file (once); the caller removes the half-written block. */
+  abort(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+function writeDurable(path: string, bytes: Uint8Array) {
+  const fd = openSync(path, "w");
+  try {
+    for (let o = 0; o < bytes.length; ) o += writeSync(fd, bytes, o, bytes.length - o);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** fsync a directory, so the names created or renamed in it are durable. */
+function fsyncPath(path: string) {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
