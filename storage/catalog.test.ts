@@ -13,45 +13,11 @@ import { Catalog, CATALOG_FILE } from "./catalog.ts";
 import { compactBlocks, rewriteWithout } from "./compact.ts";
 import { Head } from "./head/head.ts";
 import type { Labels } from "./model/labels.ts";
-import type { Profile } from "./model/profile.ts";
 import { parseSelector } from "./model/selector.ts";
 import { TenantDB } from "./tenant-db.ts";
+import { cpuProfile } from "../test/helpers/cpu-profile.ts";
 
 const T0 = Date.UTC(2026, 2, 1);
-
-/** A one-frame-per-name CPU profile at `timeMs` from `stack → nanoseconds` (frames root first). */
-function cpuProfile(stacks: Record<string, number>, timeMs: number): Profile {
-  const functions: Profile["functions"] = [];
-  const locations: Profile["locations"] = [];
-  const locStart = [0];
-  const locs: number[] = [];
-  for (const stack of Object.keys(stacks)) {
-    for (const name of stack.split(";").reverse()) {
-      let fn = functions.findIndex((f) => f.name === name);
-      if (fn < 0) {
-        fn = functions.push({ name, systemName: name, filename: "main.go", startLine: 1 }) - 1;
-        locations.push({ mapping: -1, address: 0n, lines: [{ fn, line: 1 }], isFolded: false });
-      }
-      locs.push(fn);
-    }
-    locStart.push(locs.length);
-  }
-  return {
-    sampleTypes: [{ type: "cpu", unit: "nanoseconds" }],
-    periodType: { type: "cpu", unit: "nanoseconds" },
-    period: 1e7,
-    timeNanos: BigInt(timeMs) * 1000000n,
-    durationNanos: 1e10,
-    defaultSampleType: "",
-    comments: [],
-    dropFrames: "",
-    keepFrames: "",
-    mappings: [],
-    functions,
-    locations,
-    samples: { count: locStart.length - 1, locStart: Uint32Array.from(locStart), locs: Uint32Array.from(locs), values: Float64Array.from(Object.values(stacks)), labels: null },
-  };
-}
 
 const labels = (svc: string): Labels => [
   { name: "__name__", value: "process_cpu" },

@@ -15,7 +15,6 @@ import { MemoryBucket } from "./bucket/memory-bucket.ts";
 import { Head } from "./head/head.ts";
 import type { ProfileReader, SelectQuery } from "./head/read.ts";
 import type { Labels } from "./model/labels.ts";
-import type { Profile } from "./model/profile.ts";
 import { parseSelector } from "./model/selector.ts";
 import { collapsed, Tree } from "./model/tree.ts";
 import { RangeCache } from "./bucket/range-cache.ts";
@@ -23,44 +22,11 @@ import { PROFILES_FILE } from "./block/schema.ts";
 import { existsSync } from "node:fs";
 import { Shipper } from "./shipper.ts";
 import { StoreGateway } from "./store-gateway.ts";
+import { cpuProfile } from "../test/helpers/cpu-profile.ts";
 
 const CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 const HOUR = 3600_000;
 const T0 = Date.UTC(2026, 2, 1);
-
-/** A CPU profile from `stack → nanoseconds`, frames root first. */
-function cpuProfile(stacks: Record<string, number>, timeMs: number): Profile {
-  const functions: Profile["functions"] = [];
-  const locations: Profile["locations"] = [];
-  const locStart = [0];
-  const locs: number[] = [];
-  for (const stack of Object.keys(stacks)) {
-    for (const name of stack.split(";").reverse()) {
-      let fn = functions.findIndex((f) => f.name === name);
-      if (fn < 0) {
-        fn = functions.push({ name, systemName: name, filename: "x.go", startLine: 1 }) - 1;
-        locations.push({ mapping: -1, address: 0n, lines: [{ fn, line: 1 }], isFolded: false });
-      }
-      locs.push(fn);
-    }
-    locStart.push(locs.length);
-  }
-  return {
-    sampleTypes: [{ type: "cpu", unit: "nanoseconds" }],
-    periodType: { type: "cpu", unit: "nanoseconds" },
-    period: 1e7,
-    timeNanos: BigInt(timeMs) * 1000000n,
-    durationNanos: 1e10,
-    defaultSampleType: "",
-    comments: [],
-    dropFrames: "",
-    keepFrames: "",
-    mappings: [],
-    functions,
-    locations,
-    samples: { count: locStart.length - 1, locStart: Uint32Array.from(locStart), locs: Uint32Array.from(locs), values: Float64Array.from(Object.values(stacks)), labels: null },
-  };
-}
 
 const labels = (svc: string): Labels => [
   { name: "__name__", value: "process_cpu" },

@@ -6,52 +6,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Head } from "../head/head.ts";
-import type { Profile } from "../model/profile.ts";
 import { parseSelector } from "../model/selector.ts";
 import { collapsed } from "../model/tree.ts";
 import { BlockReader, residentBlockBytes, setResidentBlockBudget } from "./reader.ts";
 import { writeBlock } from "./writer.ts";
+import { cpuProfile } from "../../test/helpers/cpu-profile.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hearth-resident-"));
 afterAll(() => {
   setResidentBlockBudget(64 * 2 ** 20);
   rmSync(root, { recursive: true, force: true });
 });
-
-function cpu(stacks: [string[], number][], timeMs: number): Profile {
-  const functions: Profile["functions"] = [];
-  const locations: Profile["locations"] = [];
-  const ids = new Map<string, number>();
-  const locStart = [0];
-  const locs: number[] = [];
-  for (const [frames] of stacks) {
-    for (const name of [...frames].reverse()) {
-      let id = ids.get(name);
-      if (id === undefined) {
-        id = functions.push({ name, systemName: name, filename: "f.go", startLine: 1 }) - 1;
-        locations.push({ mapping: -1, address: 0n, lines: [{ fn: id, line: 1 }], isFolded: false });
-        ids.set(name, id);
-      }
-      locs.push(id);
-    }
-    locStart.push(locs.length);
-  }
-  return {
-    sampleTypes: [{ type: "cpu", unit: "nanoseconds" }],
-    periodType: { type: "cpu", unit: "nanoseconds" },
-    period: 1e7,
-    timeNanos: BigInt(timeMs) * 1000000n,
-    durationNanos: 1e10,
-    defaultSampleType: "",
-    comments: [],
-    dropFrames: "",
-    keepFrames: "",
-    mappings: [],
-    functions,
-    locations,
-    samples: { count: stacks.length, locStart: Uint32Array.from(locStart), locs: Uint32Array.from(locs), values: Float64Array.from(stacks.map(([, v]) => v)), labels: null },
-  };
-}
 
 test("past the budget, idle blocks release their symbols and index; answers do not change", async () => {
   const T0 = Date.UTC(2026, 5, 1);
@@ -60,8 +25,8 @@ test("past the budget, idle blocks release their symbols and index; answers do n
     const h = new Head();
     // Many distinct frames, so each block's symbols are sizeable.
     for (let i = 0; i < 40; i++) {
-      const stacks: [string[], number][] = Array.from({ length: 50 }, (_, k) => [["main", `block${b}_fn${k}_${"x".repeat(40)}`, `leaf${i % 7}`], 10 + k + i]);
-      h.append([{ name: "__name__", value: "process_cpu" }, { name: "service_name", value: `svc${i % 4}` }], cpu(stacks, T0 + b * 3600_000 + i * 10_000));
+      const stacks = Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`main;block${b}_fn${k}_${"x".repeat(40)};leaf${i % 7}`, 10 + k + i]));
+      h.append([{ name: "__name__", value: "process_cpu" }, { name: "service_name", value: `svc${i % 4}` }], cpuProfile(stacks, T0 + b * 3600_000 + i * 10_000));
     }
     const meta = await writeBlock(h, root);
     readers.push(await BlockReader.open(join(root, meta.ulid)));
