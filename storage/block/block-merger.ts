@@ -14,6 +14,7 @@ import { PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
 import { StackRemap } from "./stack-remap.ts";
 import type { IndexSeries, SeriesProfiles } from "./series-index.ts";
 import type { Labels } from "../model/labels.ts";
+import { storageStep } from "../storage-step.ts";
 
 export interface MergeOptions {
   /** Leave out the rows of series matching ALL these matchers; empty or missing drops nothing. */
@@ -31,7 +32,7 @@ export interface MergeOptions {
  * cut from a head (in the head's series order) are read out of order and need their groups kept,
  * which this covers for the usual merge of a few head blocks.
  */
-export const DEFAULT_MERGE_CACHE_BYTES = 64 << 20;
+export const DEFAULT_MERGE_CACHE_BYTES = 32 << 20;
 
 export interface MergeStats {
   /** Rows (profiles × sample types) written. */
@@ -103,6 +104,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
     series.length = k;
 
     for (const { labels, profileType, parts } of series) {
+      storageStep();
       const profiles: SeriesProfiles[] = parts.map((p) => sources[p.src].profiles(p.series));
       const cursor = new Array<number>(parts.length).fill(0);
       let started = false;

@@ -5,6 +5,7 @@ import type { Head, MemSeries } from "../head/head.ts";
 import { BlockWriter, sortByStack, type FinishOptions } from "./block-writer.ts";
 import { encodeBlockSymbols } from "./block-symbols.ts";
 import type { BlockMeta } from "./meta.ts";
+import { storageStep } from "../storage-step.ts";
 
 export interface WriteBlockOptions extends FinishOptions {
   ulid?: string;
@@ -27,6 +28,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
     let values = new Float64Array(0);
     let keys = new Float64Array(0);
     for (const s of series) {
+      storageStep();
       w.startSeries(s.labels, s.profileType);
       for (const r of timeOrder(s)) {
         const src = s.stacks[r];

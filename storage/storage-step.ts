@@ -1,0 +1,14 @@
+// Long storage loops (writing a block, merging blocks) allocate in bursts between I/O waits. They
+// call storageStep() between series so the server's heap governor can look at the heap there,
+// instead of only on its timer; storage itself knows nothing of what the hook does.
+
+let hook: (() => void) | null = null;
+
+/** Sets the one hook (the server's heap governor), or clears it with null. */
+export function onStorageStep(fn: (() => void) | null): void {
+  hook = fn;
+}
+
+export function storageStep(): void {
+  hook?.();
+}
