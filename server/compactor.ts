@@ -69,9 +69,9 @@ export function createCompactor(deps: CompactorDeps): Compactor {
   }
 
   // Merges stream series by series, so memory follows the number of source blocks (a few MB
-  // each), not their samples: at most 8 blocks per merge; the sample cap only bounds how long
+  // each), not their samples: at most 4 blocks per merge; the sample cap only bounds how long
   // one merge runs and how big its output gets.
-  const MAX_MERGE_BLOCKS = 8;
+  const MAX_MERGE_BLOCKS = 4;
   const MAX_MERGE_SAMPLES = 200_000_000;
 
   async function compact(): Promise<Map<string, string[]>> {

@@ -1,6 +1,7 @@
 // Keeps the JS heap near what is live. Under a steady ingest load, JavaScriptCore lets garbage
 // pile up to 2–3× the live heap before it collects (measured in the soak: ~60 MB live, 180–230 MB
-// of heap), and the process's RSS follows the heap's high-water mark. A full collection once the
+// of heap), and lets dead ArrayBuffers (decoded Parquet pages, zstd output) reach hundreds of MB
+// while compacting; the process's RSS follows both. A full collection once the
 // heap has grown a fixed margin past what the last one left costs tens of milliseconds and keeps
 // RSS bounded by live data plus that margin.
 
@@ -9,7 +10,10 @@ export interface HeapGovernorOptions {
   marginBytes?: number;
   /** How often the heap size is looked at, in ms (default 250). */
   checkEveryMs?: number;
-  /** Bytes in the JS heap now; process.memoryUsage().heapUsed by default. */
+  /**
+   * Bytes the collector can free now: the JS heap plus the memory of ArrayBuffers and other
+   * external objects it owns (decoded Parquet pages and zstd output are mostly that).
+   */
   heapUsed?: () => number;
   /** A full, synchronous collection; Bun.gc(true) by default. */
   collect?: () => void;
@@ -30,7 +34,12 @@ export class HeapGovernor {
 
   constructor(opts: HeapGovernorOptions = {}) {
     this.margin = opts.marginBytes ?? 32 * 2 ** 20;
-    this.heapUsed = opts.heapUsed ?? (() => process.memoryUsage().heapUsed);
+    this.heapUsed =
+      opts.heapUsed ??
+      (() => {
+        const m = process.memoryUsage();
+        return m.heapUsed + m.external;
+      });
     this.collect = opts.collect ?? (() => Bun.gc(true));
     this.floor = this.heapUsed();
     this.timer = setInterval(() => this.check(), opts.checkEveryMs ?? 250);

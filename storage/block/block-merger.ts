@@ -32,7 +32,7 @@ export interface MergeOptions {
  * cut from a head (in the head's series order) are read out of order and need their groups kept,
  * which this covers for the usual merge of a few head blocks.
  */
-export const DEFAULT_MERGE_CACHE_BYTES = 32 << 20;
+export const DEFAULT_MERGE_CACHE_BYTES = 16 << 20;
 
 export interface MergeStats {
   /** Rows (profiles × sample types) written. */

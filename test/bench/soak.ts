@@ -10,6 +10,7 @@
 // For longer runs and investigations:
 //   HEARTH_SOAK_HOURS, HEARTH_SOAK_SERVICES, HEARTH_SOAK_CONCURRENCY   the load
 //   HEARTH_SOAK_MAX_BLOCK_MB   the ingester's maxBlockBytes
+//   HEARTH_SOAK_COMPACTOR=0    compaction off (to tell its memory from the rest)
 //   HEARTH_SOAK_IDLE_MS        idle per simulated minute (a real server at this load mostly idles)
 //   HEARTH_SOAK_DIAG=1         every 5 simulated minutes RSS before and after a full GC (then after
 //                              HEARTH_SOAK_DIAG_IDLE_MS of idle); the live heap after each flush
@@ -52,6 +53,7 @@ export async function soak(t: Table): Promise<void> {
   const start = end - HOURS * HOUR_MS;
   const config = benchConfig(dataDir, "none");
   if (env.HEARTH_SOAK_MAX_BLOCK_MB) config.ingester.maxBlockBytes = Number(env.HEARTH_SOAK_MAX_BLOCK_MB) * 2 ** 20;
+  if (env.HEARTH_SOAK_COMPACTOR === "0") config.compactor.enabled = false;
   const app = await createApp(config, DIAG ? (m) => progress(`app: ${m}`) : () => {});
   const rss0 = memoryNow().rss;
   t.row(
