@@ -11,15 +11,30 @@ const MAGIC = [0x48, 0x53, 0x59, 0x4d]; // "HSYM"
 const VERSION = 1;
 const ZSTD_LEVEL = 6; // written once per block, read whole: worth a little more effort than pages
 
+/**
+ * Where a block's locations live until something needs them as objects: flat arrays, a few bytes
+ * per location and line instead of an object each (the bulk of a block's decoded symbols).
+ */
+export interface PackedLocations {
+  mapping: Int32Array;
+  address: BigUint64Array;
+  folded: Uint8Array;
+  /** Lines of location i are lineFn/lineNo[lineStart[i] .. lineStart[i + 1]). */
+  lineStart: Uint32Array;
+  lineFn: Uint32Array;
+  lineNo: Int32Array;
+}
+
 /** Symbols loaded from a block: the read-side counterpart of the head's SymbolTable. */
 export class BlockSymbols {
   /** Function names interned once, so merge queries build trees from ints. */
   readonly names = new StringTable();
+  private objects: Location[] | null = null;
   constructor(
     readonly mappings: Mapping[],
     readonly functions: Func[],
     readonly functionNameId: Int32Array,
-    readonly locations: Location[],
+    private readonly packed: PackedLocations,
     /** Stack node i (0 = empty) is location stackLoc[i] called from stackParent[i]. */
     readonly stackParent: Uint32Array,
     readonly stackLoc: Uint32Array,
@@ -29,12 +44,33 @@ export class BlockSymbols {
     return this.stackParent.length;
   }
 
+  get locationCount(): number {
+    return this.packed.mapping.length;
+  }
+
+  /**
+   * The locations as objects, built on first use and kept: pprof answers and merges need them;
+   * flame graphs (stackNameIds) do not.
+   */
+  get locations(): Location[] {
+    if (this.objects) return this.objects;
+    const p = this.packed;
+    const out: Location[] = new Array(p.mapping.length);
+    for (let i = 0; i < out.length; i++) {
+      const lines = [];
+      for (let j = p.lineStart[i]; j < p.lineStart[i + 1]; j++) lines.push({ fn: p.lineFn[j], line: p.lineNo[j] });
+      out[i] = { mapping: p.mapping[i], address: p.address[i], lines, isFolded: p.folded[i] === 1 };
+    }
+    return (this.objects = out);
+  }
+
   /** Name ids (in `names`) of a stack's frames, leaf first, inlined frames expanded. */
   stackNameIds(stackId: number, out: number[]): number[] {
     out.length = 0;
+    const { lineStart, lineFn } = this.packed;
     for (let node = stackId; node !== 0; node = this.stackParent[node]) {
-      const lines = this.locations[this.stackLoc[node]].lines;
-      for (let j = 0; j < lines.length; j++) out.push(this.functionNameId[lines[j].fn]);
+      const l = this.stackLoc[node];
+      for (let j = lineStart[l]; j < lineStart[l + 1]; j++) out.push(this.functionNameId[lineFn[j]]);
     }
     return out;
   }
@@ -192,19 +228,41 @@ export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
   const functions: Func[] = new Array(count("function"));
   for (let i = 0; i < functions.length; i++) functions[i] = { name: s(), systemName: s(), filename: s(), startLine: src.sint() };
 
-  const locations: Location[] = new Array(count("location"));
-  for (let i = 0; i < locations.length; i++) {
+  const nLoc = count("location");
+  const packed: PackedLocations = {
+    mapping: new Int32Array(nLoc),
+    address: new BigUint64Array(nLoc),
+    folded: new Uint8Array(nLoc),
+    lineStart: new Uint32Array(nLoc + 1),
+    lineFn: new Uint32Array(nLoc),
+    lineNo: new Int32Array(nLoc),
+  };
+  let nLines = 0;
+  for (let i = 0; i < nLoc; i++) {
     const mapping = src.uint() - 1;
     if (mapping >= mappings.length) throw new Error(`mapping id ${mapping} out of range`);
-    const address = src.big();
+    packed.mapping[i] = mapping;
+    packed.address[i] = src.big();
     const h = src.uint();
-    const lines = new Array((h - (h % 2)) / 2);
-    for (let j = 0; j < lines.length; j++) {
+    packed.folded[i] = h % 2;
+    const count = (h - (h % 2)) / 2;
+    if (nLines + count > packed.lineFn.length) {
+      // Most locations have one line; grow for inlined frames.
+      const size = Math.max(nLines + count, packed.lineFn.length * 2);
+      const fn = new Uint32Array(size);
+      fn.set(packed.lineFn.subarray(0, nLines));
+      const no = new Int32Array(size);
+      no.set(packed.lineNo.subarray(0, nLines));
+      packed.lineFn = fn;
+      packed.lineNo = no;
+    }
+    for (let j = 0; j < count; j++) {
       const fn = src.uint();
       if (fn >= functions.length) throw new Error(`function id ${fn} out of range`);
-      lines[j] = { fn, line: src.sint() };
+      packed.lineFn[nLines] = fn;
+      packed.lineNo[nLines++] = src.sint();
     }
-    locations[i] = { mapping, address, lines, isFolded: h % 2 === 1 };
+    packed.lineStart[i + 1] = nLines;
   }
 
   const n = count("stack");
@@ -214,14 +272,14 @@ export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
   for (let i = 1; i < n; i++) {
     const back = src.uint();
     const l = src.uint();
-    if (back < 1 || back > i || l >= locations.length) throw new Error(`stack ${i} is malformed`);
+    if (back < 1 || back > i || l >= nLoc) throw new Error(`stack ${i} is malformed`);
     parent[i] = i - back;
     loc[i] = l;
   }
   if (!src.done) throw new Error("trailing bytes");
 
   const fnNameId = new Int32Array(functions.length);
-  const sym = new BlockSymbols(mappings, functions, fnNameId, locations, parent, loc);
+  const sym = new BlockSymbols(mappings, functions, fnNameId, packed, parent, loc);
   for (let i = 0; i < functions.length; i++) fnNameId[i] = sym.names.intern(functions[i].name);
   return sym;
 }
