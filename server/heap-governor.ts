@@ -6,7 +6,7 @@
 // RSS bounded by live data plus that margin.
 
 export interface HeapGovernorOptions {
-  /** Collect once the heap exceeds what the last collection left by this many bytes (default 32 MiB). */
+  /** Collect once the heap exceeds what the last collection left by this many bytes (default 16 MiB). */
   marginBytes?: number;
   /** How often the heap size is looked at, in ms (default 250). */
   checkEveryMs?: number;
@@ -33,7 +33,7 @@ export class HeapGovernor {
   collectMs = 0;
 
   constructor(opts: HeapGovernorOptions = {}) {
-    this.margin = opts.marginBytes ?? 32 * 2 ** 20;
+    this.margin = opts.marginBytes ?? 16 * 2 ** 20;
     this.heapUsed =
       opts.heapUsed ??
       (() => {
