@@ -27,13 +27,11 @@ export interface PackedLocations {
 
 /** Symbols loaded from a block: the read-side counterpart of the head's SymbolTable. */
 export class BlockSymbols {
-  /** Function names interned once, so merge queries build trees from ints. */
-  readonly names = new StringTable();
+  private interned: { names: StringTable; ids: Int32Array } | null = null;
   private objects: Location[] | null = null;
   constructor(
     readonly mappings: Mapping[],
     readonly functions: Func[],
-    readonly functionNameId: Int32Array,
     private readonly packed: PackedLocations,
     /** Stack node i (0 = empty) is location stackLoc[i] called from stackParent[i]. */
     readonly stackParent: Uint32Array,
@@ -42,6 +40,27 @@ export class BlockSymbols {
 
   get stackCount(): number {
     return this.stackParent.length;
+  }
+
+  /**
+   * Function names interned once, so merge queries build trees from ints. Built on first use:
+   * compaction, which never builds trees, skips it.
+   */
+  get names(): StringTable {
+    return this.intern().names;
+  }
+
+  /** Function index → id in `names`. */
+  get functionNameId(): Int32Array {
+    return this.intern().ids;
+  }
+
+  private intern(): { names: StringTable; ids: Int32Array } {
+    if (this.interned) return this.interned;
+    const names = new StringTable();
+    const ids = new Int32Array(this.functions.length);
+    for (let i = 0; i < ids.length; i++) ids[i] = names.intern(this.functions[i].name);
+    return (this.interned = { names, ids });
   }
 
   get locationCount(): number {
@@ -68,9 +87,10 @@ export class BlockSymbols {
   stackNameIds(stackId: number, out: number[]): number[] {
     out.length = 0;
     const { lineStart, lineFn } = this.packed;
+    const nameId = this.functionNameId;
     for (let node = stackId; node !== 0; node = this.stackParent[node]) {
       const l = this.stackLoc[node];
-      for (let j = lineStart[l]; j < lineStart[l + 1]; j++) out.push(this.functionNameId[lineFn[j]]);
+      for (let j = lineStart[l]; j < lineStart[l + 1]; j++) out.push(nameId[lineFn[j]]);
     }
     return out;
   }
@@ -278,8 +298,5 @@ export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
   }
   if (!src.done) throw new Error("trailing bytes");
 
-  const fnNameId = new Int32Array(functions.length);
-  const sym = new BlockSymbols(mappings, functions, fnNameId, packed, parent, loc);
-  for (let i = 0; i < functions.length; i++) fnNameId[i] = sym.names.intern(functions[i].name);
-  return sym;
+  return new BlockSymbols(mappings, functions, packed, parent, loc);
 }
