@@ -2,13 +2,12 @@
 // its series index, its symbols, and its sample rows read forward one row group at a time. Every
 // file is checked against meta.json, and damage is reported as BlockCorruptError naming the block.
 
-import { readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { readFileSync } from "node:fs";
+import { checkBlockFile, openBlockIndex, openProfilesParquet, readStackValues, type ParquetHandle } from "./block-files.ts";
 import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
 import { BlockCorruptError, type BlockMeta } from "./meta.ts";
 import { BlockReader } from "./reader.ts";
-import { COL_STACK, COL_VALUE, INDEX_FILE, PROFILES_FILE, PROFILES_SCHEMA, SYMBOLS_FILE } from "./schema.ts";
+import { INDEX_FILE, SYMBOLS_FILE } from "./schema.ts";
 import { SeriesIndex, type IndexSeries, type SeriesProfiles } from "./series-index.ts";
 
 export class BlockSource {
@@ -23,7 +22,7 @@ export class BlockSource {
   /** Opens the series index (checked against meta.json); symbols and rows open on first use. */
   static async open(block: BlockReader | string): Promise<BlockSource> {
     const { dir, meta } = typeof block === "string" ? await BlockReader.open(block) : block;
-    return new BlockSource(dir, meta, openIndex(dir, meta));
+    return new BlockSource(dir, meta, openBlockIndex(dir, meta));
   }
 
   get series(): IndexSeries[] {
@@ -44,7 +43,7 @@ export class BlockSource {
 
   /** Decodes symbols.bin; the caller keeps what it needs (it is not cached here). */
   symbols(): BlockSymbols {
-    const path = checkFile(this.dir, this.meta, SYMBOLS_FILE);
+    const path = checkBlockFile(this.dir, this.meta, SYMBOLS_FILE);
     try {
       return decodeBlockSymbols(readFileSync(path));
     } catch (e) {
@@ -54,7 +53,7 @@ export class BlockSource {
 
   /** The sample rows, opened once; decoded groups are kept in `cache` (by default, one group). */
   rows(cache: GroupCache = new GroupCache(0)): Promise<SampleRows> {
-    this.rowsP ??= openParquet(this.dir, this.meta).then((pq) => new SampleRows(this.dir, pq, cache));
+    this.rowsP ??= openProfilesParquet(this.dir, this.meta).then((pq) => new SampleRows(this.dir, pq, cache));
     return this.rowsP;
   }
 
@@ -65,12 +64,6 @@ export class BlockSource {
 }
 
 /** First row of each row group, plus the total at the end. */
-interface ParquetHandle {
-  file: AsyncBuffer;
-  metadata: FileMetaData;
-  groupStart: number[];
-}
-
 /** A decoded row group of one source: its stack_id and value columns. */
 interface CachedGroup {
   owner: SampleRows;
@@ -132,9 +125,6 @@ export class GroupCache {
     if (this.spare.length < 2) this.spare.push({ stacks: e.stacks, values: e.values });
   }
 }
-
-/** Decompresses into Bun's buffer as is: the schema's decompressor copies it once more. */
-const decompressors = { ZSTD: (b: Uint8Array): Uint8Array => Bun.zstdDecompressSync(b) };
 
 /**
  * Sample rows of profiles.parquet, decoded one whole row group at a time (a group's column is one
@@ -213,34 +203,7 @@ export class SampleRows {
     const end = this.pq.groupStart[g + 1];
     const n = end - start;
     const { stacks, values } = this.cache.take(n);
-    let gotStacks = 0;
-    let gotValues = 0;
-    try {
-      await parquetRead({
-        file: this.pq.file,
-        metadata: this.pq.metadata,
-        columns: [COL_STACK, COL_VALUE],
-        rowStart: start,
-        rowEnd: end,
-        compressors: decompressors,
-        onChunk: (c) => {
-          const lo = Math.max(start, c.rowStart);
-          const hi = Math.min(end, c.rowEnd);
-          if (hi <= lo) return;
-          const dst: Int32Array | Float64Array | null = c.columnName === COL_VALUE ? values : c.columnName === COL_STACK ? stacks : null;
-          if (!dst) return;
-          const src = c.columnData as ArrayLike<number>;
-          const from = lo - c.rowStart;
-          if (ArrayBuffer.isView(src)) dst.set((src as unknown as Float64Array).subarray(from, from + hi - lo), lo - start);
-          else for (let k = 0; k < hi - lo; k++) dst[lo - start + k] = src[from + k];
-          if (dst === values) gotValues += hi - lo;
-          else gotStacks += hi - lo;
-        },
-      });
-    } catch (e) {
-      throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
-    }
-    if (gotValues !== n || gotStacks !== n) throw new BlockCorruptError(this.dir, PROFILES_FILE, `row group ${g} could not be read in full`);
+    await readStackValues(this.dir, this.pq, start, end, stacks, values);
     const e: CachedGroup = { owner: this, group: g, stacks, values };
     this.groups.set(g, e);
     this.cache.add(e);
@@ -258,55 +221,4 @@ function groupOf(starts: number[], row: number): number {
     else hi = mid - 1;
   }
   return lo;
-}
-
-/** Checks that a block file is there with the size meta.json recorded; returns its path. */
-function checkFile(dir: string, meta: BlockMeta, name: string): string {
-  const want = meta.files.find((f) => f.relPath === name);
-  if (!want) throw new BlockCorruptError(dir, name, "not listed in meta.json");
-  const path = join(dir, name);
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch (e) {
-    throw new BlockCorruptError(dir, name, (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(e));
-  }
-  if (size !== want.sizeBytes) throw new BlockCorruptError(dir, name, `size ${size} bytes, meta.json says ${want.sizeBytes}`);
-  return path;
-}
-
-function openIndex(dir: string, meta: BlockMeta): SeriesIndex {
-  const path = checkFile(dir, meta, INDEX_FILE);
-  let index: SeriesIndex;
-  try {
-    index = SeriesIndex.open(path);
-  } catch (e) {
-    throw new BlockCorruptError(dir, INDEX_FILE, e instanceof Error ? e.message : String(e));
-  }
-  if (index.series.length !== meta.stats.numSeries) {
-    index.close();
-    throw new BlockCorruptError(dir, INDEX_FILE, `${index.series.length} series, meta.json says ${meta.stats.numSeries}`);
-  }
-  return index;
-}
-
-async function openParquet(dir: string, meta: BlockMeta): Promise<ParquetHandle> {
-  const path = checkFile(dir, meta, PROFILES_FILE);
-  const size = meta.files.find((f) => f.relPath === PROFILES_FILE)!.sizeBytes;
-  const f = Bun.file(path);
-  const file: AsyncBuffer = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
-  let metadata: FileMetaData;
-  try {
-    metadata = await parquetMetadataAsync(file);
-  } catch (e) {
-    throw new BlockCorruptError(dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
-  }
-  const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
-  const want = PROFILES_SCHEMA.slice(1).map((c) => `${c.name}:${c.type}`);
-  if (cols.join() !== want.join()) throw new BlockCorruptError(dir, PROFILES_FILE, `unexpected columns ${cols.join(", ")}`);
-  if (Number(metadata.num_rows) !== meta.stats.numSamples)
-    throw new BlockCorruptError(dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${meta.stats.numSamples} samples`);
-  const groupStart = [0];
-  for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
-  return { file, metadata, groupStart };
 }

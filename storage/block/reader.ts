@@ -1,9 +1,9 @@
 // BlockReader: answers the head's queries (ProfileReader) from a block on disk. Opening reads only
 // meta.json; the index, profiles.parquet and symbols are opened on the first query that needs them.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import type { AsyncBuffer } from "hyparquet";
 import { mergedProfileShell, type ProfileReader, type SelectQuery, type SeriesPoints, type SeriesQuery, type TimeRange } from "../head/read.ts";
 import type { Labels } from "../model/labels.ts";
 import type { Profile } from "../model/profile.ts";
@@ -13,9 +13,9 @@ import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
 import { seriesPoints } from "./block-merge.ts";
 import { profileFromStackSums, treeFromStackSums } from "../head/stack-merge.ts";
 import { BlockCorruptError, readMeta, type BlockMeta } from "./meta.ts";
-import { COL_STACK, COL_VALUE, INDEX_FILE, PAGE_SIZE, PROFILES_FILE, PROFILES_SCHEMA, SYMBOLS_FILE, parquetDecompressors } from "./schema.ts";
-import { SeriesIndex, type IndexSeries, type SeriesProfiles } from "./series-index.ts";
-import { NotFoundError, RemoteReadError } from "../bucket/bucket.ts";
+import { INDEX_FILE, PAGE_SIZE, PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
+import type { IndexSeries, SeriesIndex, SeriesProfiles } from "./series-index.ts";
+import { checkBlockFile, openBlockIndex, openProfilesParquet, readStackValues, type ParquetHandle } from "./block-files.ts";
 
 /**
  * Wanted rows closer than this (within one row group) are read as one span. A page holds about
@@ -40,8 +40,6 @@ interface SeriesPart {
   run: RowRun;
 }
 
-// A remote file that cannot be read fails the query; it does not mark the block damaged.
-const isRemoteFailure = (e: unknown) => e instanceof RemoteReadError || e instanceof NotFoundError;
 
 export interface BlockReaderOptions {
   /**
@@ -49,13 +47,6 @@ export interface BlockReaderOptions {
    * range. Only profiles.parquet is read this way.
    */
   remote?: (relPath: string, size: number) => AsyncBuffer;
-}
-
-interface ParquetHandle {
-  file: AsyncBuffer;
-  metadata: FileMetaData;
-  /** First row of each row group, plus the total at the end. */
-  groupStart: number[];
 }
 
 const isAll = (r: TimeRange) => r.start === 0 && r.end === 0;
@@ -179,34 +170,8 @@ export class BlockReader implements ProfileReader {
     return isAll(r) || (this.meta.maxTime >= r.start && this.meta.minTime <= r.end);
   }
 
-  /** Checks that a file is there with the size meta.json recorded: catches truncation cheaply. */
-  private checkFile(name: string): string {
-    const path = join(this.dir, name);
-    const want = this.meta.files.find((f) => f.relPath === name);
-    if (!want) throw new BlockCorruptError(this.dir, name, "not listed in meta.json");
-    let size: number;
-    try {
-      size = statSync(path).size;
-    } catch (e) {
-      throw new BlockCorruptError(this.dir, name, (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(e));
-    }
-    if (size !== want.sizeBytes) throw new BlockCorruptError(this.dir, name, `size ${size} bytes, meta.json says ${want.sizeBytes}`);
-    return path;
-  }
-
   private openIndex(): SeriesIndex {
-    if (this.index) return this.index;
-    const path = this.checkFile(INDEX_FILE);
-    try {
-      this.index = SeriesIndex.open(path);
-    } catch (e) {
-      throw new BlockCorruptError(this.dir, INDEX_FILE, e instanceof Error ? e.message : String(e));
-    }
-    if (this.index.series.length !== this.meta.stats.numSeries) {
-      const n = this.index.series.length;
-      this.close();
-      throw new BlockCorruptError(this.dir, INDEX_FILE, `${n} series, meta.json says ${this.meta.stats.numSeries}`);
-    }
+    this.index ??= openBlockIndex(this.dir, this.meta);
     return this.index;
   }
 
@@ -221,7 +186,7 @@ export class BlockReader implements ProfileReader {
 
   private openSymbols(): BlockSymbols {
     if (this.symbols) return this.symbols;
-    const path = this.checkFile(SYMBOLS_FILE);
+    const path = checkBlockFile(this.dir, this.meta, SYMBOLS_FILE);
     try {
       this.symbols = decodeBlockSymbols(readFileSync(path));
     } catch (e) {
@@ -238,33 +203,10 @@ export class BlockReader implements ProfileReader {
     return this.parquet;
   }
 
-  private async loadParquet(): Promise<ParquetHandle> {
+  private loadParquet(): Promise<ParquetHandle> {
     const entry = this.meta.files.find((f) => f.relPath === PROFILES_FILE);
     const remote = entry && this.opts.remote && !existsSync(join(this.dir, PROFILES_FILE)) ? this.opts.remote(PROFILES_FILE, entry.sizeBytes) : null;
-    let file: AsyncBuffer;
-    if (remote) file = remote;
-    else {
-      const path = this.checkFile(PROFILES_FILE);
-      const size = entry!.sizeBytes;
-      const f = Bun.file(path);
-      file = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
-    }
-    let metadata: FileMetaData;
-    try {
-      // From a bucket, a small first read: hyparquet's default (512 KiB) would fetch most small files whole.
-      metadata = await parquetMetadataAsync(file, remote ? { initialFetchSize: 16 << 10 } : undefined);
-    } catch (e) {
-      if (isRemoteFailure(e)) throw e;
-      throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
-    }
-    const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
-    const want = PROFILES_SCHEMA.slice(1).map((c) => `${c.name}:${c.type}`);
-    if (cols.join() !== want.join()) throw new BlockCorruptError(this.dir, PROFILES_FILE, `unexpected columns ${cols.join(", ")}`);
-    if (Number(metadata.num_rows) !== this.meta.stats.numSamples)
-      throw new BlockCorruptError(this.dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${this.meta.stats.numSamples} samples`);
-    const groupStart = [0];
-    for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
-    return { file, metadata, groupStart };
+    return openProfilesParquet(this.dir, this.meta, remote);
   }
 
   /**
@@ -358,49 +300,13 @@ export class BlockReader implements ProfileReader {
         values = new Float64Array(n);
         if (withStacks) stacks = new Int32Array(n);
       }
-      await this.readSpan(pq, spanStart, spanEnd, withStacks ? stacks : null, values);
+      await readStackValues(this.dir, pq, spanStart, spanEnd, withStacks ? stacks : null, values, true);
       for (let k = i; k < j; k++) {
         const p = pieces[k];
         visit(p.tag, p.start, stacks, values, p.start - spanStart, p.end - p.start);
       }
       i = j;
     }
-  }
-
-  /** Reads rows [start, end) of stack_id (when `stacks` is given) and value into the arrays. */
-  private async readSpan(pq: ParquetHandle, start: number, end: number, stacks: Int32Array | null, values: Float64Array): Promise<void> {
-    let gotStacks = 0;
-    let gotValues = 0;
-    try {
-      await parquetRead({
-        file: pq.file,
-        metadata: pq.metadata,
-        columns: stacks ? [COL_STACK, COL_VALUE] : [COL_VALUE],
-        rowStart: start,
-        rowEnd: end,
-        useOffsetIndex: true,
-        compressors: parquetDecompressors,
-        onChunk: (c) => {
-          // Chunks may reach outside the requested rows: copy only the overlap.
-          const lo = Math.max(start, c.rowStart);
-          const hi = Math.min(end, c.rowEnd);
-          if (hi <= lo) return;
-          const src = c.columnData as ArrayLike<number>;
-          const dst: Int32Array | Float64Array | null = c.columnName === COL_VALUE ? values : c.columnName === COL_STACK ? stacks : null;
-          if (!dst) return;
-          const from = lo - c.rowStart;
-          if (ArrayBuffer.isView(src)) dst.set((src as unknown as Float64Array).subarray(from, from + hi - lo), lo - start);
-          else for (let k = 0; k < hi - lo; k++) dst[lo - start + k] = src[from + k];
-          if (dst === values) gotValues += hi - lo;
-          else gotStacks += hi - lo;
-        },
-      });
-    } catch (e) {
-      if (isRemoteFailure(e)) throw e;
-      throw new BlockCorruptError(this.dir, PROFILES_FILE, e instanceof Error ? e.message : String(e));
-    }
-    if (gotValues !== end - start || (stacks && gotStacks !== end - start))
-      throw new BlockCorruptError(this.dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
   }
 
   async profileTypes(r: TimeRange): Promise<string[]> {

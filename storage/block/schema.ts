@@ -52,5 +52,9 @@ export const parquetCompressors = {
 };
 
 export const parquetDecompressors = {
-  ZSTD: (b: Uint8Array): Uint8Array => new Uint8Array(Bun.zstdDecompressSync(b)),
+  // A plain Uint8Array view of Bun's output, not a copy of it.
+  ZSTD: (b: Uint8Array): Uint8Array => {
+    const out = Bun.zstdDecompressSync(b);
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  },
 };

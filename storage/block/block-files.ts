@@ -1,0 +1,132 @@
+// Opening a block's files, checked against its meta.json, for every reader of blocks (queries
+// through BlockReader, compaction through BlockSource): damage becomes BlockCorruptError naming
+// the block and the file; a remote file that cannot be read stays a bucket error.
+
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { NotFoundError, RemoteReadError } from "../bucket/bucket.ts";
+import { BlockCorruptError, type BlockMeta } from "./meta.ts";
+import { COL_STACK, COL_VALUE, INDEX_FILE, PROFILES_FILE, PROFILES_SCHEMA, parquetDecompressors } from "./schema.ts";
+import { SeriesIndex } from "./series-index.ts";
+
+export interface ParquetHandle {
+  file: AsyncBuffer;
+  metadata: FileMetaData;
+  /** First row of each row group, plus the total at the end. */
+  groupStart: number[];
+}
+
+// A remote file that cannot be read fails the query; it does not mark the block damaged.
+export const isRemoteFailure = (e: unknown) => e instanceof RemoteReadError || e instanceof NotFoundError;
+
+const corrupt = (dir: string, name: string, e: unknown) => new BlockCorruptError(dir, name, e instanceof Error ? e.message : String(e));
+
+/** Checks that a block file is there with the size meta.json recorded (catches truncation cheaply); returns its path. */
+export function checkBlockFile(dir: string, meta: BlockMeta, name: string): string {
+  const want = meta.files.find((f) => f.relPath === name);
+  if (!want) throw new BlockCorruptError(dir, name, "not listed in meta.json");
+  const path = join(dir, name);
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw new BlockCorruptError(dir, name, (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : String(e));
+  }
+  if (size !== want.sizeBytes) throw new BlockCorruptError(dir, name, `size ${size} bytes, meta.json says ${want.sizeBytes}`);
+  return path;
+}
+
+/** The series index, with as many series as meta.json says. */
+export function openBlockIndex(dir: string, meta: BlockMeta): SeriesIndex {
+  const path = checkBlockFile(dir, meta, INDEX_FILE);
+  let index: SeriesIndex;
+  try {
+    index = SeriesIndex.open(path);
+  } catch (e) {
+    throw corrupt(dir, INDEX_FILE, e);
+  }
+  if (index.series.length !== meta.stats.numSeries) {
+    index.close();
+    throw new BlockCorruptError(dir, INDEX_FILE, `${index.series.length} series, meta.json says ${meta.stats.numSeries}`);
+  }
+  return index;
+}
+
+/**
+ * profiles.parquet's footer, checked against the schema and meta.json. `remote` reads the file
+ * from elsewhere (a bucket) instead of the block's directory.
+ */
+export async function openProfilesParquet(dir: string, meta: BlockMeta, remote: AsyncBuffer | null = null): Promise<ParquetHandle> {
+  let file: AsyncBuffer;
+  if (remote) file = remote;
+  else {
+    const path = checkBlockFile(dir, meta, PROFILES_FILE);
+    const size = meta.files.find((f) => f.relPath === PROFILES_FILE)!.sizeBytes;
+    const f = Bun.file(path);
+    file = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
+  }
+  let metadata: FileMetaData;
+  try {
+    // From a bucket, a small first read: hyparquet's default (512 KiB) would fetch most small files whole.
+    metadata = await parquetMetadataAsync(file, remote ? { initialFetchSize: 16 << 10 } : undefined);
+  } catch (e) {
+    if (isRemoteFailure(e)) throw e;
+    throw corrupt(dir, PROFILES_FILE, e);
+  }
+  const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
+  const want = PROFILES_SCHEMA.slice(1).map((c) => `${c.name}:${c.type}`);
+  if (cols.join() !== want.join()) throw new BlockCorruptError(dir, PROFILES_FILE, `unexpected columns ${cols.join(", ")}`);
+  if (Number(metadata.num_rows) !== meta.stats.numSamples)
+    throw new BlockCorruptError(dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${meta.stats.numSamples} samples`);
+  const groupStart = [0];
+  for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
+  return { file, metadata, groupStart };
+}
+
+/**
+ * Reads rows [start, end) of stack_id (when `stacks` is given) and value into the arrays, from
+ * index 0. `useOffsetIndex` reads just the pages a narrow range needs.
+ */
+export async function readStackValues(
+  dir: string,
+  pq: ParquetHandle,
+  start: number,
+  end: number,
+  stacks: Int32Array | null,
+  values: Float64Array,
+  useOffsetIndex = false,
+): Promise<void> {
+  let gotStacks = 0;
+  let gotValues = 0;
+  try {
+    await parquetRead({
+      file: pq.file,
+      metadata: pq.metadata,
+      columns: stacks ? [COL_STACK, COL_VALUE] : [COL_VALUE],
+      rowStart: start,
+      rowEnd: end,
+      useOffsetIndex,
+      compressors: parquetDecompressors,
+      onChunk: (c) => {
+        // Chunks may reach outside the requested rows: copy only the overlap.
+        const lo = Math.max(start, c.rowStart);
+        const hi = Math.min(end, c.rowEnd);
+        if (hi <= lo) return;
+        const src = c.columnData as ArrayLike<number>;
+        const dst: Int32Array | Float64Array | null = c.columnName === COL_VALUE ? values : c.columnName === COL_STACK ? stacks : null;
+        if (!dst) return;
+        const from = lo - c.rowStart;
+        if (ArrayBuffer.isView(src)) dst.set((src as unknown as Float64Array).subarray(from, from + hi - lo), lo - start);
+        else for (let k = 0; k < hi - lo; k++) dst[lo - start + k] = src[from + k];
+        if (dst === values) gotValues += hi - lo;
+        else gotStacks += hi - lo;
+      },
+    });
+  } catch (e) {
+    if (isRemoteFailure(e)) throw e;
+    throw corrupt(dir, PROFILES_FILE, e);
+  }
+  if (gotValues !== end - start || (stacks && gotStacks !== end - start))
+    throw new BlockCorruptError(dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
+}
