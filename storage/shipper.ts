@@ -1,12 +1,13 @@
 // Uploads one tenant's finished blocks to a bucket: data files first and meta.json last, so a block
 // is in the bucket exactly when its meta.json is; remembers what it uploaded in shipper.json.
 
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { bucketBlockPrefix, tenantBlocksPrefix } from "./block/block-cache.ts";
 import { isUlid, META_FILE, readMeta, ulidTime, type BlockMeta } from "./block/meta.ts";
 import { type Bucket, NotFoundError } from "./bucket/bucket.ts";
 import { type RetryOptions, withRetry } from "./bucket/retry.ts";
+import { fsyncDir, writeDurable } from "./durable.ts";
 import { failpoint } from "./failpoint.ts";
 
 export const SHIPPER_FILE = "shipper.json";
@@ -295,20 +296,9 @@ export class Shipper {
   private save(): void {
     const state: ShipperState = { version: 1, uploaded: [...this.uploaded].sort(), deleted: [...this.deleted].sort() };
     const tmp = this.statePath + ".tmp";
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, JSON.stringify(state) + "\n");
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeDurable(tmp, JSON.stringify(state) + "\n");
     renameSync(tmp, this.statePath);
-    const dirFd = openSync(dirname(this.statePath), "r");
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    fsyncDir(dirname(this.statePath));
   }
 
   private trySave(): boolean {

@@ -5,6 +5,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type Bucket, NotFoundError } from "../bucket/bucket.ts";
+import { fsyncDir, writeDurable } from "../durable.ts";
 import { BlockCorruptError, isUlid, META_FILE, readMeta, type BlockMeta } from "./meta.ts";
 
 /** Where a tenant's blocks live in a bucket: `<tenant>/blocks/`. */
@@ -315,23 +316,4 @@ function checkBlock(dir: string, ulid: string, remote?: ReadonlySet<string>): { 
     bytes += size;
   }
   return { meta, bytes };
-}
-
-function writeDurable(path: string, bytes: Uint8Array): void {
-  const fd = openSync(path, "w");
-  try {
-    for (let o = 0; o < bytes.byteLength; ) o += writeSync(fd, bytes, o, bytes.byteLength - o);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

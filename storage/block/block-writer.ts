@@ -23,6 +23,7 @@ import {
   parquetCompressors,
 } from "./schema.ts";
 import { buildSeriesIndex, type SeriesToIndex } from "./series-index.ts";
+import { fsyncDir, writeDurable } from "../durable.ts";
 
 export interface BlockWriterOptions {
   ulid?: string;
@@ -187,10 +188,10 @@ export class BlockWriter {
         ...(opts.walThroughSegment !== undefined ? { wal: { throughSegment: opts.walThroughSegment } } : {}),
       };
       writeMeta(this.tmp, meta);
-      fsyncPath(this.tmp);
+      fsyncDir(this.tmp);
       failpoint("block-before-rename");
       renameSync(this.tmp, this.dir);
-      fsyncPath(this.blocksDir);
+      fsyncDir(this.blocksDir);
       return meta;
     } catch (e) {
       this.abort();
@@ -275,25 +276,5 @@ class FileSink extends ByteWriter {
   abort(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
-  }
-}
-
-function writeDurable(path: string, bytes: Uint8Array) {
-  const fd = openSync(path, "w");
-  try {
-    for (let o = 0; o < bytes.length; ) o += writeSync(fd, bytes, o, bytes.length - o);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** fsync a directory, so the names created or renamed in it are durable. */
-function fsyncPath(path: string) {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

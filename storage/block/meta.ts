@@ -1,8 +1,9 @@
 // meta.json of a block: what it holds (time range, stats, files) and where it came from
 // (compaction level, sources, WAL segment). Also ULIDs, which name blocks.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { readFileSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
+import { writeDurable } from "../durable.ts";
 
 export const META_FILE = "meta.json";
 export const BLOCK_VERSION = 1;
@@ -45,13 +46,7 @@ export class BlockCorruptError extends Error {
 export function writeMeta(dir: string, meta: BlockMeta): void {
   const path = join(dir, META_FILE);
   const tmp = path + ".tmp";
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, JSON.stringify(meta, null, 2) + "\n");
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeDurable(tmp, JSON.stringify(meta, null, 2) + "\n");
   renameSync(tmp, path);
 }
 

@@ -3,6 +3,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fsyncDir } from "../durable.ts";
 
 export interface WALOptions {
   /** A segment is cut before a record would take it past this size (default 64 MiB). */
@@ -157,16 +158,6 @@ function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/** fsync a directory so a created, renamed or deleted entry survives power loss. */
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function writeAll(fd: number, buf: Uint8Array, pos: number): void {
   let off = 0;
   while (off < buf.byteLength) off += fs.writeSync(fd, buf, off, buf.byteLength - off, pos + off);
@@ -211,7 +202,7 @@ export class WAL {
     const sync = (opts.fsync ?? "always") === "always";
     if (!fs.existsSync(dir)) {
       fs.mkdirSync(dir, { recursive: true });
-      if (sync) syncDir(path.dirname(path.resolve(dir)));
+      if (sync) fsyncDir(path.dirname(path.resolve(dir)));
     }
     const segs = fs
       .readdirSync(dir)
@@ -224,7 +215,7 @@ export class WAL {
 
     if (segs.length === 0) {
       const fd = fs.openSync(path.join(dir, segmentName(1)), "wx", 0o644);
-      if (sync) syncDir(dir);
+      if (sync) fsyncDir(dir);
       return new WAL(dir, opts, [1], fd, 0, 0);
     }
 
@@ -290,7 +281,7 @@ export class WAL {
         deleted++;
       }
     } finally {
-      if (deleted > 0) syncDir(this.dir);
+      if (deleted > 0) fsyncDir(this.dir);
     }
     return deleted;
   }
@@ -469,6 +460,6 @@ export class WAL {
     this.segs.push(next);
     this.size = 0;
     this.metrics.segmentsCreated++;
-    if (this.sync) syncDir(this.dir);
+    if (this.sync) fsyncDir(this.dir);
   }
 }
