@@ -17,6 +17,7 @@ import { fixScriptingFunctionNames } from "../ingest/pprof-fixes/scripting-names
 import { speedscopeToIngestItems } from "../ingest/speedscope.ts";
 import { legacyType, profileFromStacks } from "../ingest/text-profile.ts";
 import { parseTree, parseTrie } from "../ingest/trie.ts";
+import { readBody } from "./read-body.ts";
 
 export type { IngestLimits, IngestParams };
 
@@ -48,14 +49,6 @@ function pprofLabels(params: IngestParams, metric: string): Labels {
   if (!params.tags.has("service_name")) ls.push({ name: "service_name", value: params.app });
   ls.push({ name: "__name__", value: metric }, { name: "__delta__", value: "false" }, { name: "pyroscope_spy", value: params.spyName });
   return sortLabels(ls);
-}
-
-async function readBody(req: Request, limit: number): Promise<Uint8Array> {
-  const len = Number(req.headers.get("content-length") ?? "NaN");
-  if (limit > 0 && len > limit) throw tooLarge(`request body too large: ${len} bytes, the limit is ${limit} bytes (ingestion_body_limit_mb)`);
-  const buf = new Uint8Array(await req.arrayBuffer());
-  if (limit > 0 && buf.length > limit) throw tooLarge(`request body too large: ${buf.length} bytes, the limit is ${limit} bytes (ingestion_body_limit_mb)`);
-  return buf;
 }
 
 function decodeOrReject(bytes: Uint8Array, limits: IngestLimits): { profile: Profile; raw: Uint8Array } {
@@ -143,10 +136,10 @@ async function ingestJfr(tenant: string, req: Request, ctype: string, params: In
     if (!jfr) throw unprocessable("jfr field is required (multipart JFR uploads carry the recording in a part named jfr)");
     labels = await formBytes(form.get("labels"));
   }
-  const max = limits.maxProfileSizeBytes > 0 ? limits.maxProfileSizeBytes : Number.MAX_SAFE_INTEGER;
+  const max = limits.maxProfileSizeBytes;
   jfr = maybeGunzip(jfr, max);
   if (labels) labels = maybeGunzip(labels, max);
-  if (jfr.length > max) throw tooLarge(`uncompressed profile payload size exceeds limit of ${max} bytes`);
+  if (max > 0 && jfr.length > max) throw tooLarge(`uncompressed profile payload size exceeds limit of ${max} bytes`);
   const items = jfrToIngestItems(jfr, labels, params);
   if (items.length) await ingestAsUpload(d, tenant, items, { compressedBytes: body.length, format: "jfr" });
 }

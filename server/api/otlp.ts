@@ -16,6 +16,7 @@ import { decodeExportRequest, otlpEncodingOf } from "../ingest/otlp/decode-expor
 import { otlpToIngestItems } from "../ingest/otlp/otlp-ingest.ts";
 import type { Metrics } from "../metrics.ts";
 import { tenantOf } from "../tenant.ts";
+import { readBody } from "./read-body.ts";
 
 export interface OtlpDeps {
   distributor: Distributor;
@@ -33,17 +34,9 @@ export async function exportProfiles(tenant: string, req: ExportProfilesServiceR
   return items.length;
 }
 
-async function readBody(req: Request, limit: number): Promise<Uint8Array> {
-  const len = Number(req.headers.get("content-length") ?? "NaN");
-  if (limit > 0 && len > limit) throw tooLarge(`request body too large: ${len} bytes, the limit is ${limit} bytes (ingestion_body_limit_mb)`);
-  const buf = new Uint8Array(await req.arrayBuffer());
-  if (limit > 0 && buf.length > limit) throw tooLarge(`request body too large: ${buf.length} bytes, the limit is ${limit} bytes (ingestion_body_limit_mb)`);
-  return buf;
-}
-
 /** The body as protobuf/JSON bytes: gunzipped when it is gzip, and within the profile size limit. */
 function uncompressed(body: Uint8Array, contentEncoding: string | null, maxProfileSizeBytes: number): Uint8Array {
-  const max = maxProfileSizeBytes > 0 ? maxProfileSizeBytes : Number.MAX_SAFE_INTEGER;
+  const max = maxProfileSizeBytes;
   const isGzip = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
   if (contentEncoding?.toLowerCase() === "gzip" && !isGzip) throw badRequest("Content-Encoding is gzip but the body is not gzip data");
   let raw: Uint8Array;
@@ -55,7 +48,7 @@ function uncompressed(body: Uint8Array, contentEncoding: string | null, maxProfi
     if (e instanceof ApiError && e.code === "unprocessable") throw badRequest(e.message);
     throw e;
   }
-  if (raw.length > max) throw tooLarge(`uncompressed profile payload size exceeds limit of ${max} bytes`);
+  if (max > 0 && raw.length > max) throw tooLarge(`uncompressed profile payload size exceeds limit of ${max} bytes`);
   return raw;
 }
 
