@@ -192,7 +192,7 @@ export function createDistributor(deps: DistributorDeps): DistributorRole {
   /** Pyroscope's Push statuses: a profile too large to inflate or not pprof is a 400, counted. */
   function inflate(bytes: Uint8Array, max: number): Uint8Array {
     try {
-      return maybeGunzip(bytes, max > 0 ? max : Number.MAX_SAFE_INTEGER);
+      return maybeGunzip(bytes, max);
     } catch (e) {
       if (e instanceof ApiError && e.code === "payload_too_large") throw invalid("profile_size_limit", `${e.message} (max_profile_size_bytes)`);
       throw invalid("malformed_profile", messageOf(e));

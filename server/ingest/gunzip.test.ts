@@ -2,7 +2,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { ApiError } from "../errors.ts";
 import { maybeGunzip } from "./gunzip.ts";
 
@@ -31,6 +31,11 @@ describe("maybeGunzip", () => {
     const gz = new Uint8Array(readFileSync(`${dir}/heap.pb.gz`));
     const raw = new Uint8Array(readFileSync(`${dir}/heap.pb`));
     expect(maybeGunzip(gz, 4 * MiB)).toEqual(raw);
+  });
+
+  test("a limit of 0 is no limit (the limits' 0 = off)", () => {
+    const gz = new Uint8Array(readFileSync(`${dir}/heap.pb.gz`));
+    expect(maybeGunzip(gz, 0).length).toBe(gunzipSync(gz).length);
   });
 
   test("output of exactly the limit is allowed, one byte more is not", () => {

@@ -7,10 +7,12 @@ import { tooLarge, unprocessable } from "../errors.ts";
 
 /**
  * `bytes` inflated when they start with the gzip magic (1f 8b), else `bytes` itself.
- * Throws tooLarge when the output would pass `maxBytes`, unprocessable when the gzip is corrupt.
+ * Throws tooLarge when the output would pass `maxBytes` (0 or less: no limit, as the limits'
+ * "0 = off"), unprocessable when the gzip is corrupt.
  */
 export function maybeGunzip(bytes: Uint8Array, maxBytes: number): Uint8Array {
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  if (maxBytes <= 0) maxBytes = kMaxLength;
   // node:zlib stops at maxOutputLength, so a bomb costs at most maxBytes of memory and time.
   // Bun.gunzipSync is ~10% faster but has no limit, and it reads only the first gzip member.
   let out: Uint8Array;
