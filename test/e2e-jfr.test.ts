@@ -90,6 +90,17 @@ describe("JFR through /ingest", () => {
     expect(got).toEqual(sortedCollapsed(collapse(readPprof(`${DIR}dump1.jfr.gz.process_cpu_cpu_nanoseconds_cpu_nanoseconds.${NO_LABELS_HASH}.pb.gz`), 0)));
   });
 
+  test("a recording whose from is months before until (a duration of months) still flushes into a block", async () => {
+    const app = "jfr-e2e-long";
+    const raw = gunzipSync(readFileSync(`${DIR}dump1.jfr.gz`));
+    const r = await fetch(`${s.url}/ingest?name=${app}&spyName=foo239&format=jfr&from=now-90d&until=now`, { method: "POST", body: raw });
+    expect(r.status, await r.text()).toBe(200);
+    const flush = await fetch(`${s.url}/ingester/flush`, { method: "POST" });
+    expect(flush.status, await flush.text()).toBe(200);
+    const got = await mergeCollapsed(s, TYPE_IDS[0], `{service_name="${app}"}`);
+    expect(got).toEqual(sortedCollapsed(collapse(readPprof(`${DIR}dump1.jfr.gz.process_cpu_cpu_nanoseconds_cpu_nanoseconds.${NO_LABELS_HASH}.pb.gz`), 0)));
+  });
+
   test("a corrupted recording (byte 0 zeroed) is a 422 naming the problem", async () => {
     const jfr = gunzipSync(readFileSync(`${DIR}dump1.jfr.gz`));
     jfr[0] = 0;
