@@ -2,7 +2,7 @@
 // app name's `.suffix` the way Pyroscope's legacy ingestion types them.
 
 import { badRequest } from "../errors.ts";
-import type { Func, Location, Profile } from "../../storage/model/profile.ts";
+import { namesOnlyMapping, type Func, type Location, type Profile } from "../../storage/model/profile.ts";
 
 export interface LegacyType {
   name: string;
@@ -98,9 +98,7 @@ export function profileFromStacks(stacks: Map<string[], number> | Iterable<[stri
     comments: [],
     dropFrames: "",
     keepFrames: "",
-    mappings: [
-      { memoryStart: 0n, memoryLimit: 0n, fileOffset: 0n, filename: "", buildId: "", hasFunctions: true, hasFilenames: false, hasLineNumbers: false, hasInlineFrames: false },
-    ],
+    mappings: [namesOnlyMapping()],
     functions,
     locations,
     samples: { count: values.length, locStart: Uint32Array.from(locStart), locs: Uint32Array.from(locs), values: Float64Array.from(values), labels: null },

@@ -77,6 +77,11 @@ export interface Profile {
   samples: Samples;
 }
 
+/** The one mapping of a profile built from function names alone (text formats, JFR): symbolized, no binary. */
+export function namesOnlyMapping(): Mapping {
+  return { memoryStart: 0n, memoryLimit: 0n, fileOffset: 0n, filename: "", buildId: "", hasFunctions: true, hasFilenames: false, hasLineNumbers: false, hasInlineFrames: false };
+}
+
 export function emptySamples(): Samples {
   return { count: 0, locStart: new Uint32Array(1), locs: new Uint32Array(0), values: new Float64Array(0), labels: null };
 }

@@ -2,7 +2,7 @@
 // the same correlation (context, span) add up into one sample, as in Pyroscope's builder. The
 // profile gets only the functions and locations its own samples use.
 
-import type { Func, Location, Profile, SampleLabel, ValueType } from "../../../storage/model/profile.ts";
+import { namesOnlyMapping, type Func, type Location, type Profile, type SampleLabel, type ValueType } from "../../../storage/model/profile.ts";
 import { IntPairMap } from "./int-pair-map.ts";
 import type { StackTable } from "./jfr-stack-table.ts";
 
@@ -119,9 +119,7 @@ export class JfrProfileBuilder {
       comments: [],
       dropFrames: "",
       keepFrames: "",
-      mappings: [
-        { memoryStart: 0n, memoryLimit: 0n, fileOffset: 0n, filename: "", buildId: "", hasFunctions: true, hasFilenames: false, hasLineNumbers: false, hasInlineFrames: false },
-      ],
+      mappings: [namesOnlyMapping()],
       functions,
       locations,
       samples: {
