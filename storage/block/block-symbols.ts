@@ -63,10 +63,6 @@ export class BlockSymbols {
     return (this.interned = { names, ids });
   }
 
-  get locationCount(): number {
-    return this.packed.mapping.length;
-  }
-
   /**
    * The locations as objects, built on first use and kept: pprof answers and merges need them;
    * flame graphs (stackNameIds) do not.
