@@ -5,7 +5,7 @@ describe("HeapGovernor", () => {
   test("collects only once the heap grows the margin past what the last collection left", () => {
     let heap = 100;
     let live = 60;
-    const g = new HeapGovernor({ marginBytes: 50, checkEveryMs: 1e9, heapUsed: () => heap, collect: () => (heap = live) });
+    const g = new HeapGovernor({ marginBytes: 50, liveFraction: 0, checkEveryMs: 1e9, usage: () => ({ heap, external: 0 }), collect: () => (heap = live) });
     expect(g.check()).toBe(false); // floor 100, 100 < 150
     heap = 149;
     expect(g.check()).toBe(false);
@@ -27,6 +27,21 @@ describe("HeapGovernor", () => {
     expect(g.check()).toBe(false);
     heap = 90;
     expect(g.check()).toBe(true);
+    g.close();
+  });
+
+  test("a large live heap earns a margin of half its size; external memory has a margin of its own", () => {
+    let use = { heap: 200, external: 10 };
+    const g = new HeapGovernor({ marginBytes: 50, liveFraction: 0.5, externalMarginBytes: 100, checkEveryMs: 1e9, usage: () => ({ ...use }), collect: () => (use = { heap: 200, external: 10 }) });
+    use = { heap: 299, external: 10 }; // under 200 + max(50, 100)
+    expect(g.check()).toBe(false);
+    use = { heap: 300, external: 10 };
+    expect(g.check()).toBe(true);
+    use = { heap: 200, external: 109 }; // external under 10 + 100
+    expect(g.check()).toBe(false);
+    use = { heap: 200, external: 110 };
+    expect(g.check()).toBe(true);
+    expect(g.collections).toBe(2);
     g.close();
   });
 
