@@ -19,8 +19,10 @@ export function benchConfig(dataDir: string, walFsync: "always" | "none" = "none
   return c;
 }
 
-export function openApp(dataDir: string, walFsync: "always" | "none" = "none"): Promise<App> {
-  return createApp(benchConfig(dataDir, walFsync), () => {});
+export function openApp(dataDir: string, walFsync: "always" | "none" = "none", tweak: (c: Config) => void = () => {}): Promise<App> {
+  const c = benchConfig(dataDir, walFsync);
+  tweak(c);
+  return createApp(c, () => {});
 }
 
 /** POST /ingest of one pprof body; throws unless the app answers 200. */

@@ -14,7 +14,8 @@ const PROFILES = 360;
 async function queryBench(t: Table, fixture: string, typeId: string, valueIndex: number): Promise<void> {
   const tp = PprofTemplate.from(loadFixture(fixture), { durationNanos: 10e9 });
   const dir = mkdtempSync(join(tmpdir(), "hearth-bench-q-"));
-  const app = await openApp(dir, "none");
+  // The whole hour in one head (360 heap profiles pass the default 32 MiB cut), so "from the head" is.
+  const app = await openApp(dir, "none", (c) => (c.ingester.maxBlockBytes = 2 ** 30));
   try {
     const t0 = Date.UTC(2026, 0, 1);
     const values = Array.from({ length: PROFILES }, (_, p) => tp.values(p));
