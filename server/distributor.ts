@@ -4,6 +4,7 @@
 
 import { LABEL_NAME, LABEL_SERVICE_NAME, getLabel, sortLabels, type Labels } from "../storage/model/labels.ts";
 import { selectSamples, type Profile } from "../storage/model/profile.ts";
+import { SPAN_ID_LABELS } from "../storage/model/span-id.ts";
 import type { PushRequest } from "./api/gen/push/v1/push_pb.ts";
 import { ApiError, badRequest } from "./errors.ts";
 import type { Ingester, IngestItem } from "./ingester.ts";
@@ -67,8 +68,11 @@ export interface DistributorDeps {
 
 const MiB = 1024 * 1024;
 
-// Sample labels that identify a span or profile instance: per-sample data, never series labels.
-const SAMPLE_ONLY_LABELS = new Set(["span_id", "profile_id", "trace_id", "span_name"]);
+// Sample labels that identify one span or trace: per-sample data, never series labels. Span ids
+// are stored with the samples (storage/model/span-id.ts); trace ids, which Pyroscope v1 would make
+// series labels, are dropped: one series per trace would swamp the index. `span_name` is a series
+// label, as in Pyroscope: few values, and Grafana filters by it.
+const SAMPLE_ONLY_LABELS = new Set([...SPAN_ID_LABELS, "trace_id"]);
 
 /**
  * Pyroscope v1's label sanitization: dots in label names become underscores (so an SDK's

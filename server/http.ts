@@ -85,7 +85,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     selectMergeStacktraces: query("SelectMergeStacktraces", querier.selectMergeStacktraces),
     selectMergeProfile: query("SelectMergeProfile", querier.selectMergeProfile),
     selectSeries: query("SelectSeries", querier.selectSeries),
-    selectMergeSpanProfile: unimplemented("SelectMergeSpanProfile"),
+    selectMergeSpanProfile: query("SelectMergeSpanProfile", querier.selectMergeSpanProfile),
     diff: unimplemented("Diff"),
     getProfileStats: unimplemented("GetProfileStats"),
     analyzeQuery: unimplemented("AnalyzeQuery"),

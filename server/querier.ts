@@ -9,18 +9,20 @@ import { mergeProfiles } from "../storage/model/merge-profiles.ts";
 import { parseProfileTypeId } from "../storage/model/profile-type.ts";
 import { parseSelector, type Matcher } from "../storage/model/selector.ts";
 import { flamegraphFromTree, type FlameGraph } from "../storage/model/flamegraph.ts";
-import { Tree } from "../storage/model/tree.ts";
+import { Tree, treeToBytes } from "../storage/model/tree.ts";
+import { parseSpanId } from "../storage/model/span-id.ts";
 import type {
   ProfileTypesRequest,
   SelectMergeProfileRequest,
+  SelectMergeSpanProfileRequest,
   SelectMergeStacktracesRequest,
   SelectSeriesRequest,
   SeriesRequest,
 } from "./api/gen/querier/v1/querier_pb.ts";
-import { FlameGraphSchema, ProfileTypesResponseSchema, SelectSeriesResponseSchema, SeriesResponseSchema } from "./api/gen/querier/v1/querier_pb.ts";
+import { FlameGraphSchema, ProfileFormat, ProfileTypesResponseSchema, SelectSeriesResponseSchema, SeriesResponseSchema } from "./api/gen/querier/v1/querier_pb.ts";
 import type { LabelNamesRequest, LabelValuesRequest } from "./api/gen/types/v1/types_pb.ts";
 import { TimeSeriesAggregationType } from "./api/gen/types/v1/types_pb.ts";
-import { badRequest } from "./errors.ts";
+import { ApiError, badRequest } from "./errors.ts";
 import { toPprofMessage } from "./api/pprof-encode.ts";
 
 export interface QuerierLimits {
@@ -67,6 +69,44 @@ function checkProfileType(id: string) {
   }
 }
 
+/** The span selector of SelectMergeSpanProfile: span ids of 16 hex digits, as Pyroscope requires. */
+function spanSelector(ids: string[]): Set<bigint> {
+  const out = new Set<bigint>();
+  for (const s of ids) {
+    if (s.length !== 16) throw badRequest(`invalid span id length: ${JSON.stringify(s)} (a span id is 16 hex digits)`);
+    const id = parseSpanId(s);
+    if (id === 0n && !/^0{16}$/.test(s)) throw badRequest(`invalid span id ${JSON.stringify(s)}: not hexadecimal`);
+    out.add(id);
+  }
+  return out;
+}
+
+/**
+ * A merged tree in the format asked for: the flame graph (the default) or Pyroscope's tree bytes,
+ * both truncated to maxNodes. DOT, like Pyroscope v1's query-frontend, is not served.
+ */
+function treeResponse(tree: Tree, maxNodes: number, format: ProfileFormat) {
+  if (format === ProfileFormat.TREE) return { tree: treeToBytes(tree, maxNodes) };
+  if (format === ProfileFormat.DOT) throw new ApiError("unimplemented", "the DOT format is not supported; ask for FLAMEGRAPH or TREE");
+  const fg = flamegraphFromTree(tree, maxNodes);
+  return {
+    flamegraph: create(FlameGraphSchema, {
+      names: fg.names,
+      levels: fg.levels.map((values) => ({ values: values.map((v) => BigInt(Math.round(v))) })),
+      total: BigInt(Math.round(fg.total)),
+      maxSelf: BigInt(Math.round(fg.maxSelf)),
+    }),
+  };
+}
+
+/** Trees of several readers merged into one (the first, when there is one). */
+function mergeTrees(trees: Tree[]): Tree {
+  if (trees.length === 1) return trees[0];
+  const tree = new Tree();
+  for (const t of trees) tree.merge(t);
+  return tree;
+}
+
 /** Blocks queried at once: each holds its decoded symbols while it runs, so a wide query must not open them all together. */
 const FAN_OUT = 4;
 
@@ -102,11 +142,7 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
 
   async function mergeTree(tenants: string[], req: SelectMergeStacktracesRequest): Promise<Tree> {
     const q = selectQuery(req);
-    const trees = await fanOut(readers(tenants), (r) => r.selectMergeTree(q));
-    if (trees.length === 1) return trees[0];
-    const tree = new Tree();
-    for (const t of trees) tree.merge(t);
-    return tree;
+    return mergeTrees(await fanOut(readers(tenants), (r) => r.selectMergeTree(q)));
   }
 
   return {
@@ -155,15 +191,15 @@ export function createQuerier(deps: { readers: (tenants: string[]) => ProfileRea
 
     async selectMergeStacktraces(tenants: string[], req: SelectMergeStacktracesRequest) {
       const n = maxNodes(req.maxNodes);
-      const fg = flamegraphFromTree(await mergeTree(tenants, req), n);
-      return {
-        flamegraph: create(FlameGraphSchema, {
-          names: fg.names,
-          levels: fg.levels.map((values) => ({ values: values.map((v) => BigInt(Math.round(v))) })),
-          total: BigInt(Math.round(fg.total)),
-          maxSelf: BigInt(Math.round(fg.maxSelf)),
-        }),
-      };
+      return treeResponse(await mergeTree(tenants, req), n, req.format);
+    },
+
+    /** The merge of only the samples of the selected spans (Grafana's "profiles for this span"). */
+    async selectMergeSpanProfile(tenants: string[], req: SelectMergeSpanProfileRequest) {
+      const n = maxNodes(req.maxNodes);
+      const q = { ...selectQuery(req), spans: spanSelector(req.spanSelector) };
+      const tree = q.spans.size === 0 ? new Tree() : mergeTrees(await fanOut(readers(tenants), (r) => r.selectMergeSpanTree(q)));
+      return treeResponse(tree, n, req.format);
     },
 
     /** The merged tree itself, for /pyroscope/render and tests. */

@@ -250,6 +250,7 @@ export class StoreGateway {
       series: (m, r) => run(r, () => [], (k) => k.series(m, r)),
       selectMergeTree: (q) => run(q, () => new Tree(), (k) => k.selectMergeTree(q)),
       selectMergeProfile: (q) => run(q, () => mergedProfileShell(q), (k) => k.selectMergeProfile(q)),
+      selectMergeSpanTree: (q) => run(q, () => new Tree(), (k) => k.selectMergeSpanTree(q)),
       selectSeries: (q) => run(q, () => [], (k) => k.selectSeries(q)),
     };
     return b;

@@ -241,6 +241,7 @@ export class TenantDB {
       series: track(guarded.series),
       selectMergeTree: track(guarded.selectMergeTree),
       selectMergeProfile: track(guarded.selectMergeProfile),
+      selectMergeSpanTree: track(guarded.selectMergeSpanTree),
       selectSeries: track(guarded.selectSeries),
     };
     this.blocks.push(entry);

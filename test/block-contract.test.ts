@@ -15,6 +15,7 @@ import { collapseProfile } from "../storage/model/collapse.ts";
 import { labelsKey, sortLabels, type Labels } from "../storage/model/labels.ts";
 import type { Profile } from "../storage/model/profile.ts";
 import { parseSelector, type Matcher } from "../storage/model/selector.ts";
+import { parseSpanId } from "../storage/model/span-id.ts";
 import { collapsed, type Tree } from "../storage/model/tree.ts";
 import { fixtureProfile as fixture, scaledProfile as scaled, splitBySampleLabels } from "./helpers/query-battery.ts";
 
@@ -155,6 +156,24 @@ describe("block contract: head and block answer identically", () => {
               expect(kp, what).toEqual(hp);
             }
         expect(nonEmpty).toBeGreaterThan(50);
+      }, 60_000);
+
+      test("selectMergeSpanTree: only the selected spans' samples", async () => {
+        const [h, k] = both();
+        const ids = [...new Set((fixture("go.cpu.labels.pprof").samples.labels ?? []).flatMap((ls) => ls.filter((l) => l.key === "profile_id").map((l) => parseSpanId(l.str))))];
+        expect(ids.length).toBeGreaterThan(400);
+        const selections = [ids.slice(0, 1), ids.slice(10, 20), [...ids.slice(3, 4), 0x0123456789abcdefn], ids, [0x0123456789abcdefn]];
+        let nonEmpty = 0;
+        for (const profileTypeId of sorted(await h.profileTypes({ start: 0, end: 0 })))
+          for (const [rname, r] of RANGES)
+            for (const sel of ["{}", '{service_name="go-worker"}', '{service_name="go-api"}'])
+              for (const spans of selections) {
+                const q = { profileTypeId, matchers: parseSelector(sel), ...r, spans: new Set(spans) };
+                const want = treeAnswer(await h.selectMergeSpanTree(q));
+                expect(treeAnswer(await k.selectMergeSpanTree(q)), `${profileTypeId} ${rname} ${sel} ${spans.length}`).toEqual(want);
+                if (want.total > 0) nonEmpty++;
+              }
+        expect(nonEmpty).toBeGreaterThan(20);
       }, 60_000);
 
       test("selectSeries: group_by, steps, sum and average", async () => {

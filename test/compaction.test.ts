@@ -77,7 +77,8 @@ const CUTS: { name: string; rowGroupSize?: number; feeds: Feed[] }[] = [
     rowGroupSize: 97,
     feeds: [
       { file: "cpu.pb.gz", name: "process_cpu", service: "go-api", env: "prod", times: [18, 19, 20, 21, 22, 23] },
-      { file: "go.cpu.labels.pprof", name: "process_cpu", service: "go-worker", env: "prod", times: [19, 21, 23] },
+      // Without span ids: D has no span column, the other sources do.
+      { file: "cpu.pb.gz", name: "process_cpu", service: "go-worker", env: "prod", times: [19, 21, 23] },
       { file: "profile_java", name: "process_cpu", service: "java-shop", env: "prod", times: [18, 20, 22] },
       { file: "heap", name: "memory", service: "go-api", env: "prod", times: [20] },
     ],
@@ -123,6 +124,9 @@ const GAP_RANGES: [string, TimeRange][] = [
   ["between heap profiles in A and B", { start: at(7), end: at(7) }],
 ];
 
+/** The span ids go.cpu.labels.pprof carries (as `profile_id` sample labels), in sample order. */
+const SPAN_IDS = [...new Set((fixture("go.cpu.labels.pprof").samples.labels ?? []).flatMap((ls) => ls.filter((l) => l.key === "profile_id").map((l) => l.str)))];
+
 const BATTERY: Battery = {
   ranges: RANGES,
   selectors: ["{}", '{service_name="go-api"}', '{env!="prod"}', '{service_name!~"go-.*|java-shop"}', '{region=""}'],
@@ -133,6 +137,7 @@ const BATTERY: Battery = {
     ['{service_name=~"go-.*"}', ["env", "thread_name"], 60_000],
   ],
   labelNames: ["service_name", "env", "__profile_type__", "thread_name"],
+  spanSelectors: [SPAN_IDS.slice(0, 1), [...SPAN_IDS.slice(5, 8), "0123456789abcdef"], SPAN_IDS],
   // One or two sample types per fixture: the heap's four differ only in values.
   profileTypes: [
     "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
@@ -211,6 +216,8 @@ describe("compacting four blocks", () => {
     for (const [k, v] of want) expect(got.get(k), k).toEqual(v);
     // The battery must exercise real data, not compare empty answers.
     expect(nonEmptyAnswers(want)).toBeGreaterThan(300);
+    expect(SPAN_IDS.length).toBeGreaterThan(400);
+    expect([...want].filter(([k, v]) => k.startsWith("spanTree") && (v as { total: number }).total > 0).length).toBeGreaterThan(20);
   }, 120_000);
 
   test("every query, averages too: the compacted block answers as one head holding everything", async () => {

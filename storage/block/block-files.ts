@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
 import { NotFoundError, RemoteReadError } from "../bucket/bucket.ts";
 import { BlockCorruptError, type BlockMeta } from "./meta.ts";
-import { COL_STACK, COL_VALUE, INDEX_FILE, PROFILES_FILE, PROFILES_SCHEMA, parquetDecompressors } from "./schema.ts";
+import { COL_SPAN, COL_STACK, COL_VALUE, INDEX_FILE, PROFILES_FILE, PROFILES_SCHEMA, PROFILES_SCHEMA_SPANS, parquetDecompressors } from "./schema.ts";
 import { SeriesIndex } from "./series-index.ts";
 
 export interface ParquetHandle {
@@ -15,6 +15,8 @@ export interface ParquetHandle {
   metadata: FileMetaData;
   /** First row of each row group, plus the total at the end. */
   groupStart: number[];
+  /** Whether the file has the span_id column. */
+  hasSpans: boolean;
 }
 
 // A remote file that cannot be read fails the query; it does not mark the block damaged.
@@ -74,19 +76,21 @@ export async function openProfilesParquet(dir: string, meta: BlockMeta, remote: 
     if (isRemoteFailure(e)) throw e;
     throw corrupt(dir, PROFILES_FILE, e);
   }
-  const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`);
-  const want = PROFILES_SCHEMA.slice(1).map((c) => `${c.name}:${c.type}`);
-  if (cols.join() !== want.join()) throw new BlockCorruptError(dir, PROFILES_FILE, `unexpected columns ${cols.join(", ")}`);
+  const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`).join();
+  const schemaOf = (s: typeof PROFILES_SCHEMA) => s.slice(1).map((c) => `${c.name}:${c.type}`).join();
+  const hasSpans = cols === schemaOf(PROFILES_SCHEMA_SPANS);
+  if (!hasSpans && cols !== schemaOf(PROFILES_SCHEMA)) throw new BlockCorruptError(dir, PROFILES_FILE, `unexpected columns ${cols.replaceAll(",", ", ")}`);
   if (Number(metadata.num_rows) !== meta.stats.numSamples)
     throw new BlockCorruptError(dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${meta.stats.numSamples} samples`);
   const groupStart = [0];
   for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
-  return { file, metadata, groupStart };
+  return { file, metadata, groupStart, hasSpans };
 }
 
 /**
- * Reads rows [start, end) of stack_id (when `stacks` is given) and value into the arrays, from
- * index 0. `useOffsetIndex` reads just the pages a narrow range needs.
+ * Reads rows [start, end) of stack_id (when `stacks` is given), value and span_id (when `spans` is
+ * given; zeros if the file has no such column) into the arrays, from index 0. `useOffsetIndex`
+ * reads just the pages a narrow range needs.
  */
 export async function readStackValues(
   dir: string,
@@ -96,14 +100,20 @@ export async function readStackValues(
   stacks: Int32Array | null,
   values: Float64Array,
   useOffsetIndex = false,
+  spans: BigUint64Array | null = null,
 ): Promise<void> {
   let gotStacks = 0;
   let gotValues = 0;
+  let gotSpans = 0;
+  const readSpans = spans !== null && pq.hasSpans;
+  if (spans && !readSpans) spans.fill(0n, 0, end - start);
+  const columns = stacks ? [COL_STACK, COL_VALUE] : [COL_VALUE];
+  if (readSpans) columns.push(COL_SPAN);
   try {
     await parquetRead({
       file: pq.file,
       metadata: pq.metadata,
-      columns: stacks ? [COL_STACK, COL_VALUE] : [COL_VALUE],
+      columns,
       rowStart: start,
       rowEnd: end,
       useOffsetIndex,
@@ -113,10 +123,18 @@ export async function readStackValues(
         const lo = Math.max(start, c.rowStart);
         const hi = Math.min(end, c.rowEnd);
         if (hi <= lo) return;
+        const from = lo - c.rowStart;
+        if (c.columnName === COL_SPAN) {
+          // INT64 comes back as bigints; the BigUint64Array takes their bits back as unsigned.
+          const src = c.columnData as ArrayLike<bigint>;
+          if (src instanceof BigInt64Array) spans!.set(src.subarray(from, from + hi - lo), lo - start);
+          else for (let k = 0; k < hi - lo; k++) spans![lo - start + k] = BigInt.asUintN(64, BigInt(src[from + k]));
+          gotSpans += hi - lo;
+          return;
+        }
         const src = c.columnData as ArrayLike<number>;
         const dst: Int32Array | Float64Array | null = c.columnName === COL_VALUE ? values : c.columnName === COL_STACK ? stacks : null;
         if (!dst) return;
-        const from = lo - c.rowStart;
         if (ArrayBuffer.isView(src)) dst.set((src as unknown as Float64Array).subarray(from, from + hi - lo), lo - start);
         else for (let k = 0; k < hi - lo; k++) dst[lo - start + k] = src[from + k];
         if (dst === values) gotValues += hi - lo;
@@ -127,6 +145,6 @@ export async function readStackValues(
     if (isRemoteFailure(e)) throw e;
     throw corrupt(dir, PROFILES_FILE, e);
   }
-  if (gotValues !== end - start || (stacks && gotStacks !== end - start))
+  if (gotValues !== end - start || (stacks && gotStacks !== end - start) || (readSpans && gotSpans !== end - start))
     throw new BlockCorruptError(dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
 }

@@ -87,8 +87,12 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   let ids = new Uint32Array(1024);
   let values = new Float64Array(1024);
   let sortKeys = new Float64Array(1024);
+  let spans = new BigUint64Array(1024);
 
-  const w = BlockWriter.create(blocksDir, { rowGroupSize: opts.rowGroupSize });
+  // The output has a span_id column when a source has one.
+  let withSpans = false;
+  for (const source of sources) if ((await source.rows(cache)).hasSpans) withSpans = true;
+  const w = BlockWriter.create(blocksDir, { rowGroupSize: opts.rowGroupSize, spans: withSpans });
   try {
     // Announce every read to come, so a source read out of row order keeps the groups it will
     // come back to (GroupCache), and one read in order lets each go once past it.
@@ -128,18 +132,24 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
           ids = new Uint32Array(n);
           values = new Float64Array(n);
           sortKeys = new Float64Array(n);
+          spans = new BigUint64Array(n);
         }
-        await rows[src]!.read(p.rowStart[i], n, (from, blockIds, blockValues, at, len) => {
+        let rowSpans = false;
+        await rows[src]!.read(p.rowStart[i], n, (from, blockIds, blockValues, at, len, blockSpans) => {
           for (let j = 0; j < len; j++) ids[from + j] = remap.map(blockIds[at + j]);
           values.set(blockValues.subarray(at, at + len), from);
+          if (blockSpans) {
+            spans.set(blockSpans.subarray(at, at + len), from);
+            rowSpans = true;
+          }
         });
         if (remap.bad !== -1) throw new BlockCorruptError(sources[src].dir, PROFILES_FILE, `stack id ${remap.bad} out of range (${remap.stackCount} stacks in ${SYMBOLS_FILE})`);
-        sortByStack(ids, values, n, sortKeys);
+        sortByStack(ids, values, n, sortKeys, rowSpans ? spans : null);
         if (!started) {
           w.startSeries(labels, profileType);
           started = true;
         }
-        await w.appendProfile(t, p.durationNs[i], ids, values, n);
+        await w.appendProfile(t, p.durationNs[i], ids, values, n, rowSpans ? spans : null);
         stats.rows++;
         // Every other row at this time, in any source, is a duplicate.
         for (let k = 0; k < parts.length; k++) {

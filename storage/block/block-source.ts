@@ -63,13 +63,13 @@ export class BlockSource {
   }
 }
 
-/** First row of each row group, plus the total at the end. */
-/** A decoded row group of one source: its stack_id and value columns. */
+/** A decoded row group of one source: its stack_id and value columns, and span_id if it has one. */
 interface CachedGroup {
   owner: SampleRows;
   group: number;
   stacks: Int32Array;
   values: Float64Array;
+  spans: BigUint64Array | null;
 }
 
 /**
@@ -114,17 +114,19 @@ export class GroupCache {
 
   add(e: CachedGroup): void {
     this.lru.add(e);
-    this.bytes += e.values.length * 12;
+    this.bytes += groupBytes(e);
   }
 
   /** Drops a group from the cache (and its source); its arrays serve a later load. */
   release(e: CachedGroup): void {
     if (!this.lru.delete(e)) return;
-    this.bytes -= e.values.length * 12;
+    this.bytes -= groupBytes(e);
     e.owner.forget(e.group);
     if (this.spare.length < 2) this.spare.push({ stacks: e.stacks, values: e.values });
   }
 }
+
+const groupBytes = (e: CachedGroup) => e.values.length * 12 + (e.spans?.byteLength ?? 0);
 
 /**
  * Sample rows of profiles.parquet, decoded one whole row group at a time (a group's column is one
@@ -170,8 +172,17 @@ export class SampleRows {
     for (let g = groupOf(starts, Math.max(0, first)); g <= to; g++) f(g);
   }
 
+  /** Whether the rows carry span ids (else `spans` is null in read()). */
+  get hasSpans(): boolean {
+    return this.pq.hasSpans;
+  }
+
   /** Hands rows [start, start + n) to `visit` in pieces: piece rows are at `at` in the arrays, `from` in the profile. */
-  async read(start: number, n: number, visit: (from: number, stacks: Int32Array, values: Float64Array, at: number, len: number) => void): Promise<void> {
+  async read(
+    start: number,
+    n: number,
+    visit: (from: number, stacks: Int32Array, values: Float64Array, at: number, len: number, spans: BigUint64Array | null) => void,
+  ): Promise<void> {
     const starts = this.pq.groupStart;
     const total = starts[starts.length - 1];
     if (start < 0 || start + n > total) throw new BlockCorruptError(this.dir, INDEX_FILE, `row range [${start}, ${start + n}) outside profiles.parquet (${total} rows)`);
@@ -187,7 +198,7 @@ export class SampleRows {
       }
       const end = starts[e.group + 1];
       const len = Math.min(n - done, end - row);
-      visit(done, e.stacks, e.values, row - starts[e.group], len);
+      visit(done, e.stacks, e.values, row - starts[e.group], len, e.spans);
       done += len;
     }
   }
@@ -203,8 +214,9 @@ export class SampleRows {
     const end = this.pq.groupStart[g + 1];
     const n = end - start;
     const { stacks, values } = this.cache.take(n);
-    await readStackValues(this.dir, this.pq, start, end, stacks, values);
-    const e: CachedGroup = { owner: this, group: g, stacks, values };
+    const spans = this.pq.hasSpans ? new BigUint64Array(n) : null;
+    await readStackValues(this.dir, this.pq, start, end, stacks, values, false, spans);
+    const e: CachedGroup = { owner: this, group: g, stacks, values, spans };
     this.groups.set(g, e);
     this.cache.add(e);
     return e;

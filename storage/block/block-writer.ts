@@ -10,6 +10,7 @@ import { labelsKey, type Labels } from "../model/labels.ts";
 import { BLOCK_VERSION, newUlid, writeMeta, type BlockMeta } from "./meta.ts";
 import {
   COL_SERIES,
+  COL_SPAN,
   COL_STACK,
   COL_TIME,
   COL_VALUE,
@@ -19,6 +20,7 @@ import {
   PROFILES_ENCODING,
   PROFILES_FILE,
   PROFILES_SCHEMA,
+  PROFILES_SCHEMA_SPANS,
   SYMBOLS_FILE,
   parquetCompressors,
 } from "./schema.ts";
@@ -28,6 +30,8 @@ import { fsyncDir, writeDurable } from "../durable.ts";
 export interface BlockWriterOptions {
   ulid?: string;
   rowGroupSize?: number;
+  /** Write the span_id column (some profile carries span ids). */
+  spans?: boolean;
 }
 
 export interface FinishOptions {
@@ -62,6 +66,7 @@ export class BlockWriter {
   private readonly colTime: BigInt64Array;
   private readonly colStack: Int32Array;
   private readonly colValue: Float64Array;
+  private readonly colSpan: BigInt64Array | null;
   private fill = 0;
   private readonly indexed: SeriesToIndex[] = [];
   private current: SeriesToIndex | null = null;
@@ -86,9 +91,11 @@ export class BlockWriter {
     this.colTime = new BigInt64Array(this.rowGroupSize);
     this.colStack = new Int32Array(this.rowGroupSize);
     this.colValue = new Float64Array(this.rowGroupSize);
+    this.colSpan = opts.spans ? new BigInt64Array(this.rowGroupSize) : null;
     try {
       this.sink = new FileSink(join(this.tmp, PROFILES_FILE));
-      this.pw = new ParquetWriter({ writer: this.sink, schema: PROFILES_SCHEMA, codec: "ZSTD", compressors: parquetCompressors });
+      const schema = opts.spans ? PROFILES_SCHEMA_SPANS : PROFILES_SCHEMA;
+      this.pw = new ParquetWriter({ writer: this.sink, schema, codec: "ZSTD", compressors: parquetCompressors });
     } catch (e) {
       rmSync(this.tmp, { recursive: true, force: true });
       throw e;
@@ -114,14 +121,24 @@ export class BlockWriter {
   }
 
   /**
-   * Appends one profile of the current series: `n` samples, stack ids of the block's symbols. The
-   * caller orders them (by stack id, see sortByStack) and the series' profiles by time.
+   * Appends one profile of the current series: `n` samples, stack ids of the block's symbols, and
+   * their span ids if any (the writer must have been created with `spans`). The caller orders
+   * them (by stack id, see sortByStack) and the series' profiles by time.
    */
-  async appendProfile(timeMs: number, durationNs: number, stacks: ArrayLike<number>, values: ArrayLike<number>, n: number): Promise<void> {
+  async appendProfile(
+    timeMs: number,
+    durationNs: number,
+    stacks: ArrayLike<number>,
+    values: ArrayLike<number>,
+    n: number,
+    spans: BigUint64Array | null = null,
+  ): Promise<void> {
     const s = this.current;
     if (!s) throw new Error("BlockWriter: appendProfile before startSeries");
     if (timeMs < this.lastTime) throw new Error(`BlockWriter: profile at ${timeMs} after one at ${this.lastTime}: a series' profiles go in time order`);
+    if (spans && !this.colSpan) throw new Error("BlockWriter: span ids given to a writer created without spans");
     this.lastTime = timeMs;
+    const colSpan = this.colSpan;
     const ref = this.indexed.length - 1;
     const bt = BigInt(timeMs);
     for (let i = 0; i < n; ) {
@@ -132,6 +149,11 @@ export class BlockWriter {
       for (let j = 0; j < take; j++) {
         this.colStack[f + j] = stacks[i + j];
         this.colValue[f + j] = values[i + j];
+      }
+      // The uint64 span ids are stored as INT64 with the same bits (the typed array wraps them).
+      if (colSpan) {
+        if (spans) for (let j = 0; j < take; j++) colSpan[f + j] = spans[i + j];
+        else colSpan.fill(0n, f, f + take);
       }
       this.fill += take;
       i += take;
@@ -157,6 +179,7 @@ export class BlockWriter {
         { name: COL_TIME, data: this.colTime.subarray(0, fill), encoding: PROFILES_ENCODING[COL_TIME] },
         { name: COL_STACK, data: this.colStack.subarray(0, fill), encoding: PROFILES_ENCODING[COL_STACK] },
         { name: COL_VALUE, data: this.colValue.subarray(0, fill), encoding: PROFILES_ENCODING[COL_VALUE] },
+        ...(this.colSpan ? [{ name: COL_SPAN, data: this.colSpan.subarray(0, fill), encoding: PROFILES_ENCODING[COL_SPAN] }] : []),
       ],
     });
     this.fill = 0;
@@ -207,11 +230,11 @@ export class BlockWriter {
 }
 
 /**
- * Orders a profile's samples by stack id (equal ids keep their order), in place over [0, n).
- * Consecutive profiles of a service then repeat long runs of ids, which zstd compresses to almost
- * nothing. `keys` is scratch of at least n.
+ * Orders a profile's samples by stack id (equal ids keep their order), in place over [0, n), with
+ * their span ids if given. Consecutive profiles of a service then repeat long runs of ids, which
+ * zstd compresses to almost nothing. `keys` is scratch of at least n.
  */
-export function sortByStack(ids: Uint32Array, values: Float64Array, n: number, keys: Float64Array): void {
+export function sortByStack(ids: Uint32Array, values: Float64Array, n: number, keys: Float64Array, spans: BigUint64Array | null = null): void {
   let sorted = true;
   for (let i = 1; i < n && sorted; i++) if (ids[i] < ids[i - 1]) sorted = false;
   if (sorted) return;
@@ -221,19 +244,23 @@ export function sortByStack(ids: Uint32Array, values: Float64Array, n: number, k
     for (let i = 0; i < n; i++) k[i] = ids[i] * 2097152 + i;
     k.sort();
     const v = values.slice(0, n);
+    const sp = spans?.slice(0, n);
     for (let i = 0; i < n; i++) {
       const from = k[i] % 2097152;
       ids[i] = (k[i] - from) / 2097152;
       values[i] = v[from];
+      if (sp) spans![i] = sp[from];
     }
     return;
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => ids[a] - ids[b] || a - b);
   const idc = ids.slice(0, n);
   const v = values.slice(0, n);
+  const sp = spans?.slice(0, n);
   for (let i = 0; i < n; i++) {
     ids[i] = idc[order[i]];
     values[i] = v[order[i]];
+    if (sp) spans![i] = sp[order[i]];
   }
 }
 

@@ -26,6 +26,7 @@ export function quarantinable(block: ProfileReader, onError: (e: unknown) => voi
     series: (m, r) => guard(() => block.series(m, r), () => []),
     selectMergeTree: (q) => guard(() => block.selectMergeTree(q), () => new Tree()),
     selectMergeProfile: (q: SelectQuery) => guard(() => block.selectMergeProfile(q), () => mergedProfileShell(q)),
+    selectMergeSpanTree: (q) => guard(() => block.selectMergeSpanTree(q), () => new Tree()),
     selectSeries: (q) => guard(() => block.selectSeries(q), () => []),
   };
 }

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { AsyncBuffer } from "hyparquet";
-import { mergedProfileShell, type ProfileReader, type SelectQuery, type SeriesPoints, type SeriesQuery, type TimeRange } from "../head/read.ts";
+import { mergedProfileShell, type ProfileReader, type SelectQuery, type SeriesPoints, type SeriesQuery, type SpanQuery, type TimeRange } from "../head/read.ts";
 import type { Labels } from "../model/labels.ts";
 import type { Profile } from "../model/profile.ts";
 import { matchesLabels, type Matcher } from "../model/selector.ts";
@@ -260,12 +260,14 @@ export class BlockReader implements ProfileReader {
   /**
    * Reads the wanted rows' columns and hands them to `visit` piece by piece, in row order: each
    * piece is rows [row, row + len) of run `tag`, at `off` in the arrays. Runs are read in spans
-   * that stay inside one row group and skip gaps of MERGE_GAP rows or more.
+   * that stay inside one row group and skip gaps of MERGE_GAP rows or more. Span ids are read
+   * with `withSpans` (the caller checks the block has them).
    */
   private async scan(
     runs: RowRun[],
     withStacks: boolean,
-    visit: (tag: number, row: number, stacks: Int32Array, values: Float64Array, off: number, len: number) => void,
+    visit: (tag: number, row: number, stacks: Int32Array, values: Float64Array, off: number, len: number, spans: BigUint64Array) => void,
+    withSpans = false,
   ): Promise<void> {
     if (runs.length === 0) return;
     const pq = await this.openParquet();
@@ -273,6 +275,7 @@ export class BlockReader implements ProfileReader {
     const total = starts[starts.length - 1];
     let stacks = new Int32Array(0);
     let values = new Float64Array(0);
+    let spans = new BigUint64Array(0);
     // Pieces: runs cut at row-group boundaries, in row order (runs come sorted by series_ref).
     const pieces: RowRun[] = [];
     let g = 0;
@@ -299,11 +302,12 @@ export class BlockReader implements ProfileReader {
       if (values.length < n) {
         values = new Float64Array(n);
         if (withStacks) stacks = new Int32Array(n);
+        if (withSpans) spans = new BigUint64Array(n);
       }
-      await readStackValues(this.dir, pq, spanStart, spanEnd, withStacks ? stacks : null, values, true);
+      await readStackValues(this.dir, pq, spanStart, spanEnd, withStacks ? stacks : null, values, true, withSpans ? spans : null);
       for (let k = i; k < j; k++) {
         const p = pieces[k];
-        visit(p.tag, p.start, stacks, values, p.start - spanStart, p.end - p.start);
+        visit(p.tag, p.start, stacks, values, p.start - spanStart, p.end - p.start, spans);
       }
       i = j;
     }
@@ -349,11 +353,13 @@ export class BlockReader implements ProfileReader {
 
   /**
    * Sums the selected samples by block stack id; returns the ids touched (ascending) and sums, or
-   * null when no rows are selected (then no symbols are loaded).
+   * null when no rows are selected (then no symbols are loaded). With `spans`, only samples of
+   * those spans count, and a block without span ids selects nothing.
    */
-  private async sumStacks(q: SelectQuery): Promise<{ sym: BlockSymbols; ids: Uint32Array; sums: Float64Array } | null> {
+  private async sumStacks(q: SelectQuery, spans?: Set<bigint>): Promise<{ sym: BlockSymbols; ids: Uint32Array; sums: Float64Array } | null> {
     const parts = this.parts(q, false);
     if (parts.length === 0) return null;
+    if (spans && !(await this.openParquet()).hasSpans) return null;
     const sym = this.openSymbols();
     const n = sym.stackCount;
     // Queries on one reader may interleave at awaits: the shared scratch serves one at a time.
@@ -371,10 +377,11 @@ export class BlockReader implements ProfileReader {
       await this.scan(
         parts.map((p) => p.run),
         true,
-        (_tag, _row, stacks, values, off, len) => {
-          const b = accumulate(stacks, values, off, off + len, n, acc, seen, touched);
+        (_tag, _row, stacks, values, off, len, sp) => {
+          const b = spans ? accumulateSpans(stacks, values, sp, spans, off, off + len, n, acc, seen, touched) : accumulate(stacks, values, off, off + len, n, acc, seen, touched);
           if (b !== -1) bad = b;
         },
+        spans !== undefined,
       );
       const ids = Uint32Array.from(touched).sort();
       const sums = new Float64Array(ids.length);
@@ -406,6 +413,13 @@ export class BlockReader implements ProfileReader {
   private async selectMergeProfileNow(q: SelectQuery): Promise<Profile> {
     const r = await this.sumStacks(q);
     return r ? profileFromStackSums(q, r.sym, r.ids, r.sums) : mergedProfileShell(q);
+  }
+
+  async selectMergeSpanTree(q: SpanQuery): Promise<Tree> {
+    return this.using(async () => {
+      const r = await this.sumStacks(q, q.spans);
+      return r ? treeFromStackSums(r.sym, r.ids, r.sums) : new Tree();
+    });
   }
 
   async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {
@@ -457,6 +471,28 @@ function accumulate(stacks: Int32Array, values: Float64Array, from: number, to: 
       touched.push(id);
     }
     acc[id] += values[i];
+  }
+  return bad;
+}
+
+/** accumulate() over only the rows whose span id is in `want`. */
+function accumulateSpans(
+  stacks: Int32Array,
+  values: Float64Array,
+  spans: BigUint64Array,
+  want: Set<bigint>,
+  from: number,
+  to: number,
+  n: number,
+  acc: Float64Array,
+  seen: Uint8Array,
+  touched: number[],
+): number {
+  let bad = -1;
+  for (let i = from; i < to; i++) {
+    if (spans[i] === 0n || !want.has(spans[i])) continue;
+    const b = accumulate(stacks, values, i, i + 1, n, acc, seen, touched);
+    if (b !== -1) bad = b;
   }
   return bad;
 }

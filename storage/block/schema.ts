@@ -1,5 +1,6 @@
 // The files of a block and the layout of profiles.parquet: one row per sample, flat scalar
 // columns, sorted by (series_ref, time_ms), so a series' samples are one contiguous row range.
+// A block whose profiles carry span ids has a fifth column, span_id; others do not pay for it.
 
 import type { ColumnSource, SchemaElement } from "hyparquet-writer";
 
@@ -11,6 +12,8 @@ export const COL_SERIES = "series_ref";
 export const COL_TIME = "time_ms";
 export const COL_STACK = "stack_id";
 export const COL_VALUE = "value";
+/** The sample's span id as a signed INT64 (the uint64's bits; 0 = no span). Optional column. */
+export const COL_SPAN = "span_id";
 
 /**
  * series_ref and time_ms repeat for every sample of a profile: RLE-dictionary (series_ref) and
@@ -27,12 +30,21 @@ export const PROFILES_SCHEMA: SchemaElement[] = [
   { name: COL_VALUE, type: "DOUBLE", repetition_type: "REQUIRED" },
 ];
 
+/** The schema of a block with span ids: the same columns and span_id last. */
+export const PROFILES_SCHEMA_SPANS: SchemaElement[] = [
+  { name: "root", num_children: 5 },
+  ...PROFILES_SCHEMA.slice(1),
+  { name: COL_SPAN, type: "INT64", repetition_type: "REQUIRED" },
+];
+
 /** Per column; undefined lets the writer pick RLE-dictionary when it halves the size. */
 export const PROFILES_ENCODING: Record<string, ColumnSource["encoding"]> = {
   [COL_SERIES]: undefined,
   [COL_TIME]: "PLAIN",
   [COL_STACK]: "PLAIN",
   [COL_VALUE]: "PLAIN",
+  // Mostly 0 (samples without a span): zstd over plain values makes those runs nearly free.
+  [COL_SPAN]: "PLAIN",
 };
 
 /** Rows per row group: constant, so row-group boundaries are easy to reason about. */

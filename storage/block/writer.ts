@@ -17,7 +17,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
   // Series keep the head's order: series_ref is the head's series index.
   const series = head.series.filter((s) => s.timeMs.length > 0);
   if (series.length === 0) throw new Error("writeBlock: the head holds no profiles");
-  const w = BlockWriter.create(blocksDir, opts);
+  const w = BlockWriter.create(blocksDir, { ...opts, spans: head.hasSpans });
   try {
     // Symbols first: the rows need the block's stack ids.
     const used = new Uint8Array(head.symbols.stackCount);
@@ -27,6 +27,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
     let ids = new Uint32Array(0);
     let values = new Float64Array(0);
     let keys = new Float64Array(0);
+    let spans = new BigUint64Array(0);
     for (const s of series) {
       storageStep();
       w.startSeries(s.labels, s.profileType);
@@ -37,11 +38,14 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
           ids = new Uint32Array(n);
           values = new Float64Array(n);
           keys = new Float64Array(n);
+          spans = new BigUint64Array(n);
         }
         for (let i = 0; i < n; i++) ids[i] = stackMap[src[i]];
         values.set(s.values[r]);
-        sortByStack(ids, values, n, keys);
-        await w.appendProfile(s.timeMs[r], s.durationNs[r], ids, values, n);
+        const sp = s.spans[r];
+        if (sp) spans.set(sp);
+        sortByStack(ids, values, n, keys, sp ? spans : null);
+        await w.appendProfile(s.timeMs[r], s.durationNs[r], ids, values, n, sp ? spans : null);
       }
     }
     return await w.finish(bytes, opts);

@@ -16,6 +16,7 @@ import {
 } from "../model/labels.ts";
 import type { Profile } from "../model/profile.ts";
 import { profileTypeId } from "../model/profile-type.ts";
+import { sampleSpanIds } from "../model/span-id.ts";
 import { SymbolTable } from "./symbols.ts";
 
 // Labels the ingester strips before storage: they steer ingestion, they do not name a series.
@@ -26,11 +27,16 @@ export class MemSeries {
   readonly profileType: string;
   minTime = Infinity;
   maxTime = -Infinity;
-  /** Row r: timestamp (ms), duration (ns), stack ids and values of equal length. */
+  /**
+   * Row r: timestamp (ms), duration (ns), stack ids and values of equal length, and the samples'
+   * span ids (0n for none) or null when the row has none. With spans, a stack id may repeat in a
+   * row, once per span.
+   */
   readonly timeMs: number[] = [];
   readonly durationNs: number[] = [];
   readonly stacks: Uint32Array[] = [];
   readonly values: Float64Array[] = [];
+  readonly spans: (BigUint64Array | null)[] = [];
   sorted = true;
 
   constructor(
@@ -41,13 +47,14 @@ export class MemSeries {
     this.profileType = getLabel(labels, LABEL_PROFILE_TYPE) ?? "";
   }
 
-  addRow(timeMs: number, durationNs: number, stacks: Uint32Array, values: Float64Array) {
+  addRow(timeMs: number, durationNs: number, stacks: Uint32Array, values: Float64Array, spans: BigUint64Array | null) {
     const n = this.timeMs.length;
     if (n > 0 && timeMs < this.timeMs[n - 1]) this.sorted = false;
     this.timeMs.push(timeMs);
     this.durationNs.push(durationNs);
     this.stacks.push(stacks);
     this.values.push(values);
+    this.spans.push(spans);
     if (timeMs < this.minTime) this.minTime = timeMs;
     if (timeMs > this.maxTime) this.maxTime = timeMs;
   }
@@ -82,6 +89,8 @@ export class Head {
   samples = 0;
   minTime = Infinity;
   maxTime = -Infinity;
+  /** Whether any row has span ids (a block cut from this head then gets a span column). */
+  hasSpans = false;
 
   /**
    * Appends one profile under its series labels (which carry `__name__`, `service_name`, …). One
@@ -95,17 +104,22 @@ export class Head {
     if (k === 0 || s.count === 0) return;
 
     const globalLoc = this.symbols.internLocations(p);
-    // Each distinct stack of this profile gets a slot; values are summed per slot and type.
+    const spanOf = sampleSpanIds(p);
+    // Each distinct stack (with spans: each distinct stack and span) of this profile gets a slot;
+    // values are summed per slot and type.
     const slotOf = new Uint32Array(s.count);
-    const slotIndex = new Map<number, number>();
+    const slotIndex = new Map<number | bigint, number>();
     const slotStack: number[] = [];
+    const slotSpan: bigint[] = [];
     for (let i = 0; i < s.count; i++) {
       const sid = this.symbols.internSampleStack(s.locs, s.locStart[i], s.locStart[i + 1], globalLoc);
-      let slot = slotIndex.get(sid);
+      const key = spanOf ? (BigInt(sid) << 64n) | spanOf[i] : sid;
+      let slot = slotIndex.get(key);
       if (slot === undefined) {
         slot = slotStack.length;
         slotStack.push(sid);
-        slotIndex.set(sid, slot);
+        if (spanOf) slotSpan.push(spanOf[i]);
+        slotIndex.set(key, slot);
       }
       slotOf[i] = slot;
     }
@@ -126,38 +140,28 @@ export class Head {
       sums.fill(0);
       for (let i = 0; i < s.count; i++) sums[slotOf[i]] += s.values[i * k + t];
       let n = 0;
-      for (let j = 0; j < sums.length; j++) if (sums[j] !== 0) n++;
+      let withSpan = 0;
+      for (let j = 0; j < sums.length; j++) {
+        if (sums[j] === 0) continue;
+        n++;
+        if (spanOf && slotSpan[j] !== 0n) withSpan++;
+      }
       if (n === 0) continue;
       const ids = new Uint32Array(n);
       const vals = new Float64Array(n);
+      const spans = withSpan > 0 ? new BigUint64Array(n) : null;
       for (let j = 0, o = 0; j < sums.length; j++) {
         if (sums[j] === 0) continue;
+        if (spans) spans[o] = slotSpan[j];
         ids[o] = slotStack[j];
         vals[o++] = sums[j];
       }
-      this.getOrCreateSeries(ls).addRow(timeMs, storedDuration(p.durationNanos), ids, vals);
+      if (spans) this.hasSpans = true;
+      this.getOrCreateSeries(ls).addRow(timeMs, storedDuration(p.durationNanos), ids, vals, spans);
       this.rows++;
       this.samples += ids.length;
-      this.sampleBytes += ids.length * 12 + 64;
+      this.sampleBytes += ids.length * (spans ? 20 : 12) + 64;
     }
-    if (timeMs < this.minTime) this.minTime = timeMs;
-    if (timeMs > this.maxTime) this.maxTime = timeMs;
-  }
-
-  /** The series of a full label set (sorted, with `__profile_type__`), created if new. */
-  seriesFor(labels: Labels): MemSeries {
-    return this.getOrCreateSeries(labels);
-  }
-
-  /**
-   * Appends one already-interned row to a series: `stacks` are this head's stack ids (distinct,
-   * values non-zero), as a block loaded back for compaction provides them. The arrays are kept.
-   */
-  appendRow(s: MemSeries, timeMs: number, durationNs: number, stacks: Uint32Array, values: Float64Array): void {
-    s.addRow(timeMs, durationNs, stacks, values);
-    this.rows++;
-    this.samples += stacks.length;
-    this.sampleBytes += stacks.length * 12 + 64;
     if (timeMs < this.minTime) this.minTime = timeMs;
     if (timeMs > this.maxTime) this.maxTime = timeMs;
   }

@@ -21,6 +21,11 @@ export interface SelectQuery extends TimeRange {
   matchers: Matcher[];
 }
 
+/** A merge of only the samples of the given spans (SelectMergeSpanProfile). */
+export interface SpanQuery extends SelectQuery {
+  spans: Set<bigint>;
+}
+
 export interface SeriesQuery extends SelectQuery {
   groupBy: string[];
   stepMs: number;
@@ -41,6 +46,7 @@ export interface ProfileReader {
   series(matchers: Matcher[], r: TimeRange): Promise<Labels[]>;
   selectMergeTree(q: SelectQuery): Promise<Tree>;
   selectMergeProfile(q: SelectQuery): Promise<Profile>;
+  selectMergeSpanTree(q: SpanQuery): Promise<Tree>;
   selectSeries(q: SeriesQuery): Promise<SeriesPoints[]>;
 }
 
@@ -101,9 +107,9 @@ export class HeadReader implements ProfileReader {
 
   /**
    * Sums the selected rows into one value per stack id, the core of every merge query. Returns the
-   * stack ids touched (ascending) and their sums.
+   * stack ids touched (ascending) and their sums. With `spans`, only samples of those spans count.
    */
-  private sumStacks(q: SelectQuery): { ids: Uint32Array; sums: Float64Array } {
+  private sumStacks(q: SelectQuery, spans?: Set<bigint>): { ids: Uint32Array; sums: Float64Array } {
     const n = this.head.symbols.stackCount;
     if (this.scratch.length < n) {
       this.scratch = new Float64Array(n * 2);
@@ -116,7 +122,10 @@ export class HeadReader implements ProfileReader {
       for (const r of rows(s, q)) {
         const ids = s.stacks[r];
         const vs = s.values[r];
+        const sp = s.spans[r];
+        if (spans && !sp) continue;
         for (let i = 0; i < ids.length; i++) {
+          if (spans && !spans.has(sp![i])) continue;
           const id = ids[i];
           if (seen[id] === 0) {
             seen[id] = 1;
@@ -145,6 +154,11 @@ export class HeadReader implements ProfileReader {
   async selectMergeProfile(q: SelectQuery): Promise<Profile> {
     const { ids, sums } = this.sumStacks(q);
     return profileFromStackSums(q, this.head.symbols, ids, sums);
+  }
+
+  async selectMergeSpanTree(q: SpanQuery): Promise<Tree> {
+    const { ids, sums } = this.sumStacks(q, q.spans);
+    return treeFromStackSums(this.head.symbols, ids, sums);
   }
 
   async selectSeries(q: SeriesQuery): Promise<SeriesPoints[]> {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { decodePprof } from "../../server/ingest/pprof-decoder.ts";
 import type { ProfileReader, SelectQuery, SeriesQuery, TimeRange } from "../../storage/head/read.ts";
+import { parseSpanId, SPAN_ID_LABELS } from "../../storage/model/span-id.ts";
 import { collapseProfile } from "../../storage/model/collapse.ts";
 import { labelsKey, sortLabels, type Labels } from "../../storage/model/labels.ts";
 import { selectSamples, type Profile } from "../../storage/model/profile.ts";
@@ -27,7 +28,10 @@ export function splitBySampleLabels(labels: Labels, p: Profile): { labels: Label
   if (!sl) return [{ labels, profile: p }];
   const groups = new Map<string, { extra: Labels; idx: number[] }>();
   for (let i = 0; i < p.samples.count; i++) {
-    const extra = sortLabels((sl[i] ?? []).filter((l) => l.str !== "").map((l) => ({ name: l.key.replaceAll(".", "_"), value: l.str })));
+    // Span and trace ids stay with the samples, as in the distributor.
+    const extra = sortLabels(
+      (sl[i] ?? []).filter((l) => l.str !== "" && !SPAN_ID_LABELS.has(l.key) && l.key !== "trace_id").map((l) => ({ name: l.key.replaceAll(".", "_"), value: l.str })),
+    );
     const key = labelsKey(extra);
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { extra, idx: [] }));
@@ -56,6 +60,8 @@ export interface Battery {
   labelNames: string[];
   /** Merge and series queries run for these profile types (of those present); default all. */
   profileTypes?: string[];
+  /** Span selectors (sets of 16-hex span ids) for selectMergeSpanTree, run with each merge selector. */
+  spanSelectors?: string[][];
 }
 
 const sorted = (xs: Iterable<string>) => [...xs].sort();
@@ -92,6 +98,11 @@ export async function batteryAnswers(readers: ProfileReader[], b: Battery, aggre
           for (const [k, v] of collapseProfile(p, 0)) stacks.set(k, (stacks.get(k) ?? 0) + v);
         }
         out.set(`profile ${profileTypeId} ${rname} ${sel}`, { shell, stacks: [...stacks].sort((p, q) => (p[0] < q[0] ? -1 : 1)) });
+        for (const ids of b.spanSelectors ?? []) {
+          const spanTree = new Tree();
+          for (const t of await all((x) => x.selectMergeSpanTree({ ...q, spans: new Set(ids.map(parseSpanId)) }))) spanTree.merge(t);
+          out.set(`spanTree ${profileTypeId} ${rname} ${sel} ${ids}`, { total: spanTree.total(), stacks: [...collapsed(spanTree)].sort((p, q) => (p[0] < q[0] ? -1 : 1)) });
+        }
       }
       for (const [sel, groupBy, stepMs] of b.seriesCases)
         for (const aggregation of aggregations) {
