@@ -4,12 +4,11 @@
 // order), one row group of output, the output's symbols and per-profile metadata (the series index
 // being built): never the sources' samples as a whole.
 
-import { SymbolTable } from "../head/symbols.ts";
 import { matchesLabels, type Matcher } from "../model/selector.ts";
 import { BlockCorruptError, type BlockMeta } from "./meta.ts";
 import { BlockSource, GroupCache, type SampleRows } from "./block-source.ts";
 import { BlockWriter, compareSeriesKeys, seriesKey, sortByStack } from "./block-writer.ts";
-import { encodeBlockSymbols } from "./block-symbols.ts";
+import { MergeSymbols } from "./merge-symbols.ts";
 import { PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
 import { StackRemap } from "./stack-remap.ts";
 import type { IndexSeries, SeriesProfiles } from "./series-index.ts";
@@ -28,11 +27,13 @@ export interface MergeOptions {
 }
 
 /**
- * Enough for ~40 row groups: a merge of sources in label order needs one per source; sources
- * cut from a head (in the head's series order) are read out of order and need their groups kept,
- * which this covers for the usual merge of a few head blocks.
+ * About 5 row groups of 128K rows (1.5 MiB each decoded). A merge of sources in label order needs
+ * one per source; sources cut from a head (in the head's series order) are read out of order and
+ * would need all their groups kept (~9 per 32 MiB head), which no small budget covers. Measured on
+ * the soak's blocks (a 2 h merged block + 3 head blocks): 370 group decodes at 8 MiB, 324 at
+ * 16 MiB, 530 at 6 MiB; the merge took as long at 8 as at 16 MiB and peaked ~10 MB lower.
  */
-export const DEFAULT_MERGE_CACHE_BYTES = 16 << 20;
+export const DEFAULT_MERGE_CACHE_BYTES = 8 << 20;
 
 export interface MergeStats {
   /** Rows (profiles × sample types) written. */
@@ -79,7 +80,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   const series = [...byKey.keys()].sort(compareSeriesKeys).map((k) => byKey.get(k)!);
   byKey.clear();
 
-  const out = new SymbolTable();
+  const out = new MergeSymbols();
   const remaps: (StackRemap | null)[] = sources.map(() => null);
   const rows: (SampleRows | null)[] = sources.map(() => null);
   const cache = new GroupCache(opts.cacheBytes ?? DEFAULT_MERGE_CACHE_BYTES);
@@ -165,8 +166,8 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
 
     const symbols = {
       stacks: out.stackCount,
-      locations: out.locations.length,
-      functions: out.functions.length,
+      locations: out.locationCount,
+      functions: out.functionCount,
       bytes: out.bytes + remaps.reduce((b, r) => b + (r?.bytes ?? 0), 0),
     };
     if (stats.rows === 0) {
@@ -174,9 +175,8 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
       return { meta: null, stats, symbols };
     }
     // Every stack in `out` was interned for a written row (or is an ancestor of one), so all are
-    // kept and block ids equal `out`'s ids, which the rows were written with.
-    const { bytes, stackMap } = encodeBlockSymbols(out, new Uint8Array(out.stackCount).fill(1));
-    if (stackMap[out.stackCount - 1] !== out.stackCount - 1) throw new Error("mergeBlocks: output stack ids were renumbered");
+    // written, with the ids the rows were written with.
+    const bytes = out.encode();
     const meta = await w.finish(bytes, { level: opts.level, sources: opts.sources, walThroughSegment: opts.walThroughSegment });
     return { meta, stats, symbols };
   } catch (e) {

@@ -32,7 +32,8 @@ export class BlockSymbols {
   constructor(
     readonly mappings: Mapping[],
     readonly functions: Func[],
-    private readonly packed: PackedLocations,
+    /** The locations, packed: merges intern from these without building objects. */
+    readonly packed: PackedLocations,
     /** Stack node i (0 = empty) is location stackLoc[i] called from stackParent[i]. */
     readonly stackParent: Uint32Array,
     readonly stackLoc: Uint32Array,
@@ -132,66 +133,104 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array): { bytes:
   const mapOrder = renumber(mapMap);
 
   const strings = new Map<string, number>();
-  const stringList: string[] = [];
   const str = (s: string): number => {
     let id = strings.get(s);
-    if (id === undefined) {
-      id = stringList.length;
-      stringList.push(s);
-      strings.set(s, id);
-    }
+    if (id === undefined) strings.set(s, (id = strings.size));
     return id;
   };
-  // Sections refer to strings by id; the table is written first, so build the rest aside.
-  const body = new ByteSink();
-  body.uint(mapOrder.length);
+  const file = new SymbolsFileWriter();
+  file.count(mapOrder.length);
   for (const g of mapOrder) {
     const m = sym.mappings[g];
-    body.big(m.memoryStart);
-    body.big(m.memoryLimit);
-    body.big(m.fileOffset);
-    body.uint(str(m.filename));
-    body.uint(str(m.buildId));
-    body.uint(+m.hasFunctions | (+m.hasFilenames << 1) | (+m.hasLineNumbers << 2) | (+m.hasInlineFrames << 3));
+    file.mapping(m, str(m.filename), str(m.buildId));
   }
-  body.uint(fnOrder.length);
+  file.count(fnOrder.length);
   for (const g of fnOrder) {
     const f = sym.functions[g];
-    body.uint(str(f.name));
-    body.uint(str(f.systemName));
-    body.uint(str(f.filename));
-    body.sint(f.startLine);
+    file.func(str(f.name), str(f.systemName), str(f.filename), f.startLine);
   }
-  body.uint(locOrder.length);
+  file.count(locOrder.length);
   for (const g of locOrder) {
     const loc = sym.locations[g];
-    body.uint(loc.mapping >= 0 ? mapMap[loc.mapping] + 1 : 0);
-    body.big(loc.address);
-    body.uint((loc.lines.length << 1) | +loc.isFolded);
-    for (const l of loc.lines) {
-      body.uint(fnMap[l.fn]);
-      body.sint(l.line);
-    }
+    file.location(loc.mapping >= 0 ? mapMap[loc.mapping] : -1, loc.address, loc.isFolded, loc.lines.length);
+    for (const l of loc.lines) file.line(fnMap[l.fn], l.line);
   }
-  body.uint(stacks);
-  for (let id = 1; id < n; id++) {
-    if (!keep[id]) continue;
-    // Parents precede children, so the distance back to the parent is positive and usually small.
-    const self = stackMap[id];
-    body.uint(self - stackMap[sym.stackParent[id]]);
-    body.uint(locMap[sym.stackLoc[id]]);
+  file.count(stacks);
+  for (let id = 1; id < n; id++) if (keep[id]) file.stack(stackMap[id] - stackMap[sym.stackParent[id]], locMap[sym.stackLoc[id]]);
+  const bytes = file.finish([...strings.keys()]);
+  return { bytes, stackMap };
+}
+
+/**
+ * Writes symbols.bin's sections in order: mappings, functions, locations (each followed by its
+ * lines), stacks, each section after its count(). Strings are given as ids into the table passed
+ * to finish(), written first. Every encoder goes through it, so the format lives in one place.
+ */
+export class SymbolsFileWriter {
+  private readonly body = new ByteSink();
+
+  count(n: number): void {
+    this.body.uint(n);
   }
 
-  const out = new ByteSink();
-  out.uint(stringList.length);
-  for (const s of stringList) out.str(s);
-  out.bytes(body.finish());
-  const packed = new Uint8Array(Bun.zstdCompressSync(out.finish(), { level: ZSTD_LEVEL }));
-  const bytes = new Uint8Array(MAGIC.length + 1 + packed.length);
-  bytes.set(MAGIC);
-  bytes[MAGIC.length] = VERSION;
-  bytes.set(packed, MAGIC.length + 1);
-  return { bytes, stackMap };
+  mapping(m: Mapping, filename: number, buildId: number): void {
+    const b = this.body;
+    b.big(m.memoryStart);
+    b.big(m.memoryLimit);
+    b.big(m.fileOffset);
+    b.uint(filename);
+    b.uint(buildId);
+    b.uint(+m.hasFunctions | (+m.hasFilenames << 1) | (+m.hasLineNumbers << 2) | (+m.hasInlineFrames << 3));
+  }
+
+  func(name: number, systemName: number, filename: number, startLine: number): void {
+    const b = this.body;
+    b.uint(name);
+    b.uint(systemName);
+    b.uint(filename);
+    b.sint(startLine);
+  }
+
+  /** A location of `lines` lines (given next with line()); mapping -1 for none. */
+  location(mapping: number, address: bigint, folded: boolean, lines: number): void {
+    this.body.uint(mapping + 1);
+    this.body.big(address);
+    this.body.uint((lines << 1) | +folded);
+  }
+
+  /** location() with the address as two 32-bit halves: no bigint unless it needs one. */
+  locationHalves(mapping: number, lo: number, hi: number, folded: boolean, lines: number): void {
+    this.body.uint(mapping + 1);
+    // LEB128 is the same whichever way it is computed: below 2^53 a plain number does.
+    if (hi < 0x200000) this.body.uint(hi * 0x100000000 + lo);
+    else this.body.big((BigInt(hi) << 32n) | BigInt(lo));
+    this.body.uint((lines << 1) | +folded);
+  }
+
+  line(fn: number, line: number): void {
+    this.body.uint(fn);
+    this.body.sint(line);
+  }
+
+  /** A stack: `back` ids back to its parent (≥ 1), its location. */
+  stack(back: number, loc: number): void {
+    this.body.uint(back);
+    this.body.uint(loc);
+  }
+
+  /** The file: magic, version, then one zstd frame of the string table and the sections. */
+  finish(strings: string[]): Uint8Array {
+    const out = new ByteSink();
+    out.uint(strings.length);
+    for (const s of strings) out.str(s);
+    out.bytes(this.body.finish());
+    const packed = new Uint8Array(Bun.zstdCompressSync(out.finish(), { level: ZSTD_LEVEL }));
+    const bytes = new Uint8Array(MAGIC.length + 1 + packed.length);
+    bytes.set(MAGIC);
+    bytes[MAGIC.length] = VERSION;
+    bytes.set(packed, MAGIC.length + 1);
+    return bytes;
+  }
 }
 
 /** Marks used entries (set to 0 in `map`, -1 elsewhere) with dense ids; returns old ids in order. */

@@ -1,8 +1,15 @@
 // StackRemap: a block's stack ids → ids in another symbol table (a head's, or a merge's output),
 // interned on first use, so the target gets only the stacks of the rows it keeps.
 
-import type { SymbolTable } from "../head/symbols.ts";
 import type { BlockSymbols } from "./block-symbols.ts";
+
+/** Where stacks are interned: a head's SymbolTable or a merge's MergeSymbols. */
+export interface StackInterner {
+  /** Interns all of `sym`'s locations; returns the id of each. */
+  internLocations(sym: BlockSymbols): Uint32Array;
+  /** The stack `loc` called from stack `parent` (0 = the root), added if new. */
+  internStackNode(parent: number, loc: number): number;
+}
 
 const UNSET = 0xffffffff;
 
@@ -19,7 +26,7 @@ export class StackRemap {
 
   constructor(
     sym: BlockSymbols,
-    private readonly into: SymbolTable,
+    private readonly into: StackInterner,
   ) {
     this.sym = sym;
     this.parent = sym.stackParent;
