@@ -32,7 +32,8 @@ test("DuckDB sums profiles.parquet to the head's totals", async () => {
     }
   let total = 0;
   const perSeries: number[] = [];
-  for (const s of head.series) {
+  // series_ref numbers the series in label order (see writeBlock).
+  for (const s of [...head.series].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
     let t = 0;
     for (const vs of s.values) for (const v of vs) t += v;
     perSeries.push(t);

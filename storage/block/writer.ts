@@ -2,7 +2,7 @@
 // fsynced, and renamed into place, so a block directory either is complete or does not exist.
 
 import type { Head, MemSeries } from "../head/head.ts";
-import { BlockWriter, sortByStack, type FinishOptions } from "./block-writer.ts";
+import { BlockWriter, compareSeriesKeys, sortByStack, type FinishOptions } from "./block-writer.ts";
 import { encodeBlockSymbols } from "./block-symbols.ts";
 import type { BlockMeta } from "./meta.ts";
 import { storageStep } from "../storage-step.ts";
@@ -14,8 +14,9 @@ export interface WriteBlockOptions extends FinishOptions {
 
 /** Writes `head` as a block under `blocksDir` and returns its meta. The head is not modified. */
 export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlockOptions = {}): Promise<BlockMeta> {
-  // Series keep the head's order: series_ref is the head's series index.
-  const series = head.series.filter((s) => s.timeMs.length > 0);
+  // Series in label order, the order merges write and read them in: a merge then reads every
+  // source forward, each row group once (in the head's order it jumped between groups).
+  const series = head.series.filter((s) => s.timeMs.length > 0).sort((a, b) => compareSeriesKeys(a.key, b.key));
   if (series.length === 0) throw new Error("writeBlock: the head holds no profiles");
   const w = BlockWriter.create(blocksDir, { ...opts, spans: head.hasSpans });
   try {
