@@ -13,7 +13,7 @@ import { collapsed } from "../model/tree.ts";
 import { parseSelector } from "../model/selector.ts";
 import { mergeBlocks, type MergeOptions } from "./block-merger.ts";
 import { BlockSource } from "./block-source.ts";
-import { encodeBlockSymbols } from "./block-symbols.ts";
+import { encodeBlockSymbols } from "./symbols-file-writer.ts";
 import { BlockWriter, sortByStack } from "./block-writer.ts";
 import { BlockCorruptError, newUlid, type BlockMeta } from "./meta.ts";
 import { BlockReader } from "./reader.ts";

@@ -7,7 +7,8 @@
 // byte for byte the one encodeBlockSymbols writes from a SymbolTable fed the same sources.
 
 import type { Mapping } from "../model/profile.ts";
-import { SymbolsFileWriter, type BlockSymbols } from "./block-symbols.ts";
+import type { BlockSymbols } from "./block-symbols.ts";
+import { SymbolsFileWriter } from "./symbols-file-writer.ts";
 
 /** Arrays grow by half: doubling would hold three times a table's size while copying. */
 const grow = (n: number) => Math.max(64, Math.ceil(n * 1.5));
@@ -164,7 +165,7 @@ export class MergeSymbols {
   internLocations(sym: BlockSymbols): Uint32Array {
     const mapIds = new Int32Array(sym.mappings.length);
     for (let i = 0; i < mapIds.length; i++) mapIds[i] = this.internMapping(sym.mappings[i]);
-    const fnIds = new Int32Array(sym.functions.length).fill(-1);
+    const fnIds = new Int32Array(sym.functionCount).fill(-1);
     const p = sym.packed;
     // The addresses' 32-bit halves: hashing and comparing them needs no bigint.
     const addr = new Uint32Array(p.address.buffer, p.address.byteOffset, p.address.length * 2);
@@ -181,7 +182,7 @@ export class MergeSymbols {
       for (let j = from; j < to; j++) {
         let fn = fnIds[p.lineFn[j]];
         if (fn < 0) {
-          const f = sym.functions[p.lineFn[j]];
+          const f = sym.func(p.lineFn[j]);
           fn = fnIds[p.lineFn[j]] = this.internFunction(f.name, f.systemName, f.filename, f.startLine);
         }
         h = Math.imul(h ^ fn, 0x01000193);

@@ -149,10 +149,10 @@ export class BlockReader implements ProfileReader {
     return this.index !== null || this.symbols !== null;
   }
 
-  /** Estimated bytes held: decoded symbols (a few times their file), the index, the scratch. */
+  /** Estimated bytes held: decoded symbols, the index, the scratch. */
   private residentEstimate(): number {
     const file = (name: string) => this.meta.files.find((f) => f.relPath === name)?.sizeBytes ?? 0;
-    return (this.symbols ? 4 * file(SYMBOLS_FILE) : 0) + (this.index ? 2 * file(INDEX_FILE) : 0) + this.scratch.byteLength + this.seen.byteLength;
+    return (this.symbols?.bytes ?? 0) + (this.index ? 2 * file(INDEX_FILE) : 0) + this.scratch.byteLength + this.seen.byteLength;
   }
 
   /** Runs a query with this reader marked in use, and accounts what it left resident. */

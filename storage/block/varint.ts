@@ -78,6 +78,8 @@ export class ByteSource {
 
   uint(): number {
     const b = this.buf;
+    // One byte is the common case (ids, counts, line numbers).
+    if (this.pos < b.length && b[this.pos] < 128) return b[this.pos++];
     let x = 0;
     let mul = 1;
     for (;;) {
@@ -107,6 +109,27 @@ export class ByteSource {
       shift += 7n;
       if (shift > 63n) throw new Error("varint too long");
     }
+  }
+
+  /** An unsigned 64-bit varint into two 32-bit halves at out[at] (low), out[at + 1]: no bigint is made. */
+  u64(out: Uint32Array, at: number): void {
+    const b = this.buf;
+    let lo = 0;
+    let hi = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (this.pos >= b.length) throw new Error("truncated varint");
+      if (shift > 63) throw new Error("varint too long");
+      const c = b[this.pos++];
+      const bits = c & 127;
+      if (shift < 28) lo |= bits << shift;
+      else if (shift === 28) {
+        lo |= (bits & 15) << 28;
+        hi |= bits >>> 4;
+      } else hi |= bits << (shift - 32);
+      if (c < 128) break;
+    }
+    out[at] = lo >>> 0;
+    out[at + 1] = hi >>> 0;
   }
 
   bytes(n: number): Uint8Array {

@@ -3,7 +3,7 @@
 
 import type { Head, MemSeries } from "../head/head.ts";
 import { BlockWriter, compareSeriesKeys, sortByStack, type FinishOptions } from "./block-writer.ts";
-import { encodeBlockSymbols } from "./block-symbols.ts";
+import { encodeBlockSymbols } from "./symbols-file-writer.ts";
 import type { BlockMeta } from "./meta.ts";
 import { storageStep } from "../storage-step.ts";
 

@@ -6,15 +6,18 @@ import { parseProfileTypeId } from "../model/profile-type.ts";
 import { StringTable, Tree } from "../model/tree.ts";
 import type { SelectQuery } from "./read.ts";
 
-/** What both the head's symbol table and a block's symbols offer. */
+/**
+ * What both the head's symbol table and a block's symbols offer. Symbols are asked for one by
+ * one: a block builds only the objects an answer uses.
+ */
 export interface StackSymbols {
   readonly names: StringTable;
-  readonly mappings: Mapping[];
-  readonly functions: Func[];
-  readonly locations: Location[];
   readonly stackParent: Uint32Array;
   readonly stackLoc: Uint32Array;
   stackNameIds(stackId: number, out: number[]): number[];
+  location(i: number): Location;
+  func(i: number): Func;
+  mapping(i: number): Mapping;
 }
 
 /** A tree of the stacks `ids` (ascending block stack ids) with values `sums`; zeros skipped. */
@@ -47,13 +50,13 @@ export function profileFromStackSums(q: SelectQuery, sym: StackSymbols, ids: Uin
       const g = sym.stackLoc[node];
       let li = locMap.get(g);
       if (li === undefined) {
-        const loc = sym.locations[g];
+        const loc = sym.location(g);
         let mi = -1;
         if (loc.mapping >= 0) {
           mi = mapMap.get(loc.mapping) ?? -1;
           if (mi < 0) {
             mi = mappings.length;
-            mappings.push(sym.mappings[loc.mapping]);
+            mappings.push(sym.mapping(loc.mapping));
             mapMap.set(loc.mapping, mi);
           }
         }
@@ -61,7 +64,7 @@ export function profileFromStackSums(q: SelectQuery, sym: StackSymbols, ids: Uin
           let fi = fnMap.get(l.fn);
           if (fi === undefined) {
             fi = functions.length;
-            functions.push(sym.functions[l.fn]);
+            functions.push(sym.func(l.fn));
             fnMap.set(l.fn, fi);
           }
           return { fn: fi, line: l.line };

@@ -198,6 +198,18 @@ export class SymbolTable {
     this.stackLoc = l;
   }
 
+  location(i: number): Location {
+    return this.locations[i];
+  }
+
+  func(i: number): Func {
+    return this.functions[i];
+  }
+
+  mapping(i: number): Mapping {
+    return this.mappings[i];
+  }
+
   /** Name ids (in `names`) of a stack's frames, leaf first, inlined frames expanded. */
   stackNameIds(stackId: number, out: number[]): number[] {
     out.length = 0;
