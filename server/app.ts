@@ -72,6 +72,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     compactor,
     metrics,
     isReady: () => true,
+    afterQuery: () => heap.poke(),
     version: { version: pkg.version, revision: process.env.HEARTH_REVISION ?? "", branch: "main" },
   });
   return {
