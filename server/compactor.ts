@@ -84,6 +84,7 @@ export function createCompactor(deps: CompactorDeps): Compactor {
         minAgeMs: config.ingester.maxBlockDuration,
         maxSamples: MAX_MERGE_SAMPLES,
         maxBlocks: MAX_MERGE_BLOCKS,
+        earlyMergeBlocks: MAX_MERGE_BLOCKS,
       });
       for (const group of groups) {
         if (closed) return written;

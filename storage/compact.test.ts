@@ -121,6 +121,32 @@ describe("planCompaction: windows", () => {
   });
 });
 
+describe("planCompaction: early merges in the open window", () => {
+  const five = (i: number, level = 1) => block(D0 + i * 5 * MIN, D0 + (i + 1) * 5 * MIN - 1, { level });
+  const now = D0 + 50 * MIN; // the first 2 h window is still open
+
+  test("groups of earlyMergeBlocks head blocks, oldest first; fewer wait; off by default", () => {
+    const bs = [0, 1, 2, 3, 4, 5, 6].map((i) => five(i));
+    expect(plan(bs, now)).toEqual([]);
+    expect(plan(bs, now, { earlyMergeBlocks: 4 })).toEqual([bs.slice(0, 4).map((b) => b.ulid)]);
+    expect(plan(bs.slice(0, 3), now, { earlyMergeBlocks: 4 })).toEqual([]);
+  });
+
+  test("merged blocks are not merged again until the window closes, then all together", () => {
+    const merged = [five(0, 2), five(1, 2), five(2, 2), five(3, 2)];
+    expect(plan(merged, now, { earlyMergeBlocks: 2 })).toEqual([]);
+    expect(plan(merged, D0 + 2 * H, { earlyMergeBlocks: 2 })).toEqual([merged.map((b) => b.ulid)]);
+  });
+
+  test("a block across the window's end is left to the larger windows", () => {
+    const bs = [20, 21, 22].map((i) => five(i));
+    const across = block(D0 + 2 * H - MIN, D0 + 2 * H + MIN);
+    expect(plan([...bs, across], D0 + 2 * H - 1, { earlyMergeBlocks: 4 })).toEqual([]);
+    const first = five(19);
+    expect(plan([first, ...bs, across], D0 + 2 * H - 1, { earlyMergeBlocks: 4 })).toEqual([[first, ...bs].map((b) => b.ulid)]);
+  });
+});
+
 describe("planCompaction: overlaps", () => {
   test("overlapping blocks inside one 2 h window merge before the window ends", () => {
     const a = block(D0 + 5 * MIN, D0 + 50 * MIN);
@@ -197,4 +223,47 @@ describe("planCompaction: a simulated day", () => {
     console.log(`simulated day: ${blocks.length} blocks left, each profile written ${amplification.toFixed(2)} times`);
     expect(amplification).toBeLessThanOrEqual(5);
   });
+
+  /**
+   * A head under load cut by size every 5 minutes, the compactor every minute with merges of at
+   * most 4 blocks. Early merges must keep a query over the last hour to a handful of blocks while
+   * the 2 h window is open, and the day must still end as one block.
+   */
+  for (const early of [0, 4]) {
+    test(`cuts every 5 minutes, ${early ? "with" : "without"} early merges: blocks a last-hour query opens, rewriting, one block at the end`, () => {
+      let blocks: BlockMeta[] = [];
+      let writes = 0;
+      let n = 0;
+      let worst = 0;
+      const merge = (group: BlockMeta[]): BlockMeta => {
+        const b = block(Math.min(...group.map((g) => g.minTime)), Math.max(...group.map((g) => g.maxTime)), {
+          ulid: `E${String(n++).padStart(4, "0")}`,
+          level: Math.max(...group.map((g) => g.compaction.level)) + 1,
+          samples: group.reduce((x, g) => x + g.stats.numSamples, 0),
+        });
+        writes += b.stats.numSamples;
+        return b;
+      };
+      for (let t = D0 + MIN; t <= D0 + DAY + 4 * H; t += MIN) {
+        if (t % (5 * MIN) === 0 && t <= D0 + DAY) {
+          blocks.push(block(t - 5 * MIN, t - 1, { samples: 5 }));
+          writes += 5;
+        }
+        for (const group of planCompaction(blocks, { ranges: DEFAULT_COMPACTION_RANGES, now: t, minAgeMs: H, maxBlocks: 4, earlyMergeBlocks: early })) {
+          const gone = new Set(group.map((g) => g.ulid));
+          blocks = [...blocks.filter((b) => !gone.has(b.ulid)), merge(group)];
+        }
+        if (t <= D0 + DAY) worst = Math.max(worst, blocks.filter((b) => b.maxTime >= t - H).length);
+      }
+      expect(blocks).toHaveLength(1);
+      const amplification = writes / (288 * 5);
+      console.log(`5-minute cuts, early merges ${early || "off"}: a last-hour query opens up to ${worst} blocks; each profile written ${amplification.toFixed(2)} times`);
+      // Without early merges every 5-minute block of the last hour is opened (12); rewriting is
+      // no worse with them (measured: 8.0 times without, 6.7 with).
+      if (early) {
+        expect(worst).toBeLessThanOrEqual(7);
+        expect(amplification).toBeLessThanOrEqual(7);
+      } else expect(worst).toBeGreaterThanOrEqual(12);
+    });
+  }
 });

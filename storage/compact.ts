@@ -35,6 +35,13 @@ export interface PlanOptions {
    * bounds its memory. Larger groups are split like for maxSamples. Default: no cap.
    */
   maxBlocks?: number;
+  /**
+   * Early merges: once this many blocks cut from heads (level 1) lie in one window of the
+   * smallest range that is not over yet, they are merged, oldest first. A head under load is cut
+   * by size every few minutes, so without this a query over the last hour would open dozens of
+   * small blocks until their window closed. Default: off.
+   */
+  earlyMergeBlocks?: number;
 }
 
 /** Blocks by time range, then ULID: the order every plan lists them in. */
@@ -51,7 +58,10 @@ function byTime(a: BlockMeta, b: BlockMeta): number {
  *    compactor that was away merges a finished day at once instead of climbing level by level;
  *    while a day is open its 2 h and 12 h windows close one by one and are merged as they do.
  *    A block alone in its window (say one already spanning it) is left as it is.
- * 2. Overlaps: blocks not planned above whose time ranges overlap (transitively) and together fit
+ * 2. Early: in a window of the smallest range that is still open, blocks cut from heads (level 1)
+ *    are merged in groups of earlyMergeBlocks, oldest first; the window's merge at its close
+ *    then takes their results.
+ * 3. Overlaps: blocks not planned above whose time ranges overlap (transitively) and together fit
  *    one window of the smallest range are merged once their last profile is minAgeMs old, to
  *    drop duplicates early. The smallest window bounds the rewriting: late profiles at a head's
  *    cut make neighbouring blocks overlap, and merging unbounded chains of those would rewrite
@@ -92,6 +102,21 @@ export function planCompaction(metas: BlockMeta[], opts: PlanOptions): BlockMeta
     for (const [w, group] of [...windows].sort((a, b) => a[0] - b[0])) {
       if (group.length >= 2 && (w + 1) * range + minAge <= opts.now) take(group);
     }
+  }
+
+  const early = opts.earlyMergeBlocks ?? 0;
+  if (ranges.length > 0 && early >= 2) {
+    const smallest = ranges[0];
+    const open = new Map<number, BlockMeta[]>();
+    for (const b of blocks) {
+      if (planned.has(b.ulid) || b.compaction.level !== 1) continue;
+      const w = Math.floor(b.minTime / smallest);
+      if (Math.floor(b.maxTime / smallest) !== w || (w + 1) * smallest + minAge <= opts.now) continue;
+      const list = open.get(w);
+      if (list) list.push(b);
+      else open.set(w, [b]);
+    }
+    for (const group of open.values()) for (let i = 0; i + early <= group.length; i += early) take(group.slice(i, i + early));
   }
 
   if (ranges.length > 0) {
