@@ -30,6 +30,20 @@ describe("HeapGovernor", () => {
     g.close();
   });
 
+  test("collectNow collects whatever the margin and resets the floor to what it left", () => {
+    let heap = 100;
+    const g = new HeapGovernor({ marginBytes: 50, checkEveryMs: 1e9, usage: () => ({ heap, external: 0 }), collect: () => (heap = 70) });
+    heap = 110;
+    expect(g.check()).toBe(false);
+    g.collectNow();
+    expect(heap).toBe(70);
+    expect(g.collections).toBe(1);
+    // The floor is 70 now: 120 collects, where the old floor (100) would have waited until 150.
+    heap = 120;
+    expect(g.check()).toBe(true);
+    g.close();
+  });
+
   test("a large live heap earns a margin of half its size; external memory has a margin of its own", () => {
     let use = { heap: 200, external: 10 };
     const g = new HeapGovernor({ marginBytes: 50, liveFraction: 0.5, externalMarginBytes: 100, checkEveryMs: 1e9, usage: () => ({ ...use }), collect: () => (use = { heap: 200, external: 10 }) });

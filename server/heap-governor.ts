@@ -84,6 +84,15 @@ export class HeapGovernor {
     return true;
   }
 
+  /** Collects now, whatever the margins: a big job just finished and left its working set behind. */
+  collectNow(): void {
+    const t0 = performance.now();
+    this.collect();
+    this.collectMs += performance.now() - t0;
+    this.collections++;
+    this.floor = this.usage();
+  }
+
   /**
    * For busy paths (each ingest): checks at most every few ms. A process that only ever awaits
    * in-memory work (no I/O between requests) never reaches its timers, so the paths call this too.

@@ -12,3 +12,15 @@ export function onStorageStep(fn: (() => void) | null): void {
 export function storageStep(): void {
   hook?.();
 }
+
+let doneHook: (() => void) | null = null;
+
+/** Sets the hook run when a block write or merge has finished (the server's heap governor). */
+export function onStorageDone(fn: (() => void) | null): void {
+  doneHook = fn;
+}
+
+/** A block write or merge finished: what it held is garbage now, all at once. */
+export function storageDone(): void {
+  doneHook?.();
+}

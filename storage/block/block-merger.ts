@@ -13,7 +13,7 @@ import { PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
 import { StackRemap } from "./stack-remap.ts";
 import type { IndexSeries, SeriesProfiles } from "./series-index.ts";
 import type { Labels } from "../model/labels.ts";
-import { storageStep } from "../storage-step.ts";
+import { storageDone, storageStep } from "../storage-step.ts";
 
 export interface MergeOptions {
   /** Leave out the rows of series matching ALL these matchers; empty or missing drops nothing. */
@@ -179,6 +179,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
     // written, with the ids the rows were written with.
     const bytes = out.encode();
     const meta = await w.finish(bytes, { level: opts.level, sources: opts.sources, walThroughSegment: opts.walThroughSegment });
+    storageDone();
     return { meta, stats, symbols };
   } catch (e) {
     w.abort();

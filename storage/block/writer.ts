@@ -5,7 +5,7 @@ import type { Head, MemSeries } from "../head/head.ts";
 import { BlockWriter, compareSeriesKeys, sortByStack, type FinishOptions } from "./block-writer.ts";
 import { encodeBlockSymbols } from "./symbols-file-writer.ts";
 import type { BlockMeta } from "./meta.ts";
-import { storageStep } from "../storage-step.ts";
+import { storageDone, storageStep } from "../storage-step.ts";
 
 export interface WriteBlockOptions extends FinishOptions {
   ulid?: string;
@@ -49,7 +49,9 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
         await w.appendProfile(s.timeMs[r], s.durationNs[r], ids, values, n, sp ? spans : null);
       }
     }
-    return await w.finish(bytes, opts);
+    const meta = await w.finish(bytes, opts);
+    storageDone();
+    return meta;
   } catch (e) {
     w.abort();
     throw e;
