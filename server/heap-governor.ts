@@ -71,16 +71,12 @@ export class HeapGovernor {
     const f = this.floor;
     f.heap = Math.min(f.heap, now.heap);
     f.external = Math.min(f.external, now.external);
-    // Garbage up to half the live size is let be: a full collection costs time in proportion to
-    // what is live, so collecting more often than that would cost more CPU than the memory is worth.
+    // With liveFraction, garbage up to that share of the live heap is let be: a full collection
+    // costs time in proportion to what is live.
     const heapOver = now.heap >= f.heap + Math.max(this.margin, f.heap * this.liveFraction);
     const externalOver = now.external >= f.external + this.externalMargin;
     if (!heapOver && !externalOver) return false;
-    const t0 = performance.now();
-    this.collect();
-    this.collectMs += performance.now() - t0;
-    this.collections++;
-    this.floor = this.usage();
+    this.collectNow();
     return true;
   }
 

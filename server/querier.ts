@@ -69,14 +69,17 @@ function checkProfileType(id: string) {
   }
 }
 
-/** The span selector of SelectMergeSpanProfile: span ids of 16 hex digits, as Pyroscope requires. */
+/**
+ * The span selector of SelectMergeSpanProfile: span ids of 16 hex digits, as Pyroscope requires.
+ * The all-zero id is how samples without a span are stored, so it selects nothing.
+ */
 function spanSelector(ids: string[]): Set<bigint> {
   const out = new Set<bigint>();
   for (const s of ids) {
     if (s.length !== 16) throw badRequest(`invalid span id length: ${JSON.stringify(s)} (a span id is 16 hex digits)`);
     const id = parseSpanId(s);
-    if (id === 0n && !/^0{16}$/.test(s)) throw badRequest(`invalid span id ${JSON.stringify(s)}: not hexadecimal`);
-    out.add(id);
+    if (id !== 0n) out.add(id);
+    else if (!/^0{16}$/.test(s)) throw badRequest(`invalid span id ${JSON.stringify(s)}: not hexadecimal`);
   }
   return out;
 }

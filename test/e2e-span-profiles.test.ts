@@ -154,6 +154,8 @@ describe("span profiles", () => {
       test("unknown spans and an empty selector select nothing; ordinary queries still count every sample", async () => {
         expect((await spanFlamegraph("span-legacy", ["00000000000000ff"])).size).toBe(0);
         expect((await spanFlamegraph("span-legacy", [])).size).toBe(0);
+        // The all-zero id is what samples without a span hold (48 in this fixture): not a span.
+        expect((await spanFlamegraph("span-legacy", ["0000000000000000"])).size).toBe(0);
         const r = await fetch(`${s.url}/querier.v1.QuerierService/SelectMergeStacktraces`, {
           method: "POST",
           headers: { "content-type": "application/json" },

@@ -378,7 +378,7 @@ export class BlockReader implements ProfileReader {
         parts.map((p) => p.run),
         true,
         (_tag, _row, stacks, values, off, len, sp) => {
-          const b = spans ? accumulateSpans(stacks, values, sp, spans, off, off + len, n, acc, seen, touched) : accumulate(stacks, values, off, off + len, n, acc, seen, touched);
+          const b = accumulate(stacks, values, off, off + len, n, acc, seen, touched, spans ? { spans: sp, want: spans } : null);
           if (b !== -1) bad = b;
         },
         spans !== undefined,
@@ -454,13 +454,31 @@ export class BlockReader implements ProfileReader {
   }
 }
 
+/** Only rows whose span id (spans[row]) is one of `want`. */
+interface SpanFilter {
+  spans: BigUint64Array;
+  want: Set<bigint>;
+}
+
 /**
- * acc[id] += value for rows [from, to); ids seen for the first time go to `touched`. Returns an
- * out-of-range id if one was met (and skipped), else -1: a damaged file must not write past acc.
+ * acc[id] += value for rows [from, to) (those `only` lets through); ids seen for the first time go
+ * to `touched`. Returns an out-of-range id if one was met (and skipped), else -1: a damaged file
+ * must not write past acc.
  */
-function accumulate(stacks: Int32Array, values: Float64Array, from: number, to: number, n: number, acc: Float64Array, seen: Uint8Array, touched: number[]): number {
+function accumulate(
+  stacks: Int32Array,
+  values: Float64Array,
+  from: number,
+  to: number,
+  n: number,
+  acc: Float64Array,
+  seen: Uint8Array,
+  touched: number[],
+  only: SpanFilter | null,
+): number {
   let bad = -1;
   for (let i = from; i < to; i++) {
+    if (only !== null && !only.want.has(only.spans[i])) continue;
     const id = stacks[i];
     if (!(id >= 0 && id < n)) {
       bad = id;
@@ -471,28 +489,6 @@ function accumulate(stacks: Int32Array, values: Float64Array, from: number, to: 
       touched.push(id);
     }
     acc[id] += values[i];
-  }
-  return bad;
-}
-
-/** accumulate() over only the rows whose span id is in `want`. */
-function accumulateSpans(
-  stacks: Int32Array,
-  values: Float64Array,
-  spans: BigUint64Array,
-  want: Set<bigint>,
-  from: number,
-  to: number,
-  n: number,
-  acc: Float64Array,
-  seen: Uint8Array,
-  touched: number[],
-): number {
-  let bad = -1;
-  for (let i = from; i < to; i++) {
-    if (spans[i] === 0n || !want.has(spans[i])) continue;
-    const b = accumulate(stacks, values, i, i + 1, n, acc, seen, touched);
-    if (b !== -1) bad = b;
   }
   return bad;
 }

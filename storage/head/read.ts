@@ -23,6 +23,7 @@ export interface SelectQuery extends TimeRange {
 
 /** A merge of only the samples of the given spans (SelectMergeSpanProfile). */
 export interface SpanQuery extends SelectQuery {
+  /** Span ids, never 0n (what samples without a span hold). */
   spans: Set<bigint>;
 }
 

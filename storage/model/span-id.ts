@@ -14,11 +14,6 @@ export function parseSpanId(s: string): bigint {
   return s.length === 16 && HEX16.test(s) ? BigInt("0x" + s) : 0n;
 }
 
-/** A span id as clients send it: 16 lowercase hex digits. */
-export function formatSpanId(id: bigint): string {
-  return id.toString(16).padStart(16, "0");
-}
-
 /**
  * The span id of each sample of `p` (0n where a sample has none), or null when no sample has one:
  * most profiles carry no spans and then cost nothing more.
