@@ -22,7 +22,12 @@ export interface App {
   close(): Promise<void>;
 }
 
-export async function createApp(config: Config, log: (msg: string) => void = console.log): Promise<App> {
+export interface AppOptions {
+  /** The clock retention and compaction plan by (ms since the epoch); benches simulating a past day pass theirs. */
+  now?: () => number;
+}
+
+export async function createApp(config: Config, log: (msg: string) => void = console.log, opts: AppOptions = {}): Promise<App> {
   const metrics = createMetrics();
   const heap = new HeapGovernor();
   onStorageStep(() => heap.poke());
@@ -48,7 +53,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
     for (const [tenant, st] of ingester.stats()) g.set({ tenant }, st.bytes);
   });
   const settings = openOverrides(config, log);
-  const compactor = createCompactor({ config, tenants: () => ingester.tenantDBs(), settings, log });
+  const compactor = createCompactor({ config, tenants: () => ingester.tenantDBs(), settings, log, now: opts.now });
   let gateway: StoreGatewayRole | null = null;
   if (config.storage.backend !== "none") {
     gateway = await createStoreGateway({ config, tenants: readOnly ? undefined : () => ingester.tenantDBs(), settings, catalog: ingester.catalog, log });

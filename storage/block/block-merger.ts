@@ -8,9 +8,10 @@ import { matchesLabels, type Matcher } from "../model/selector.ts";
 import { BlockCorruptError, type BlockMeta } from "./meta.ts";
 import { BlockSource, GroupCache, type SampleRows } from "./block-source.ts";
 import { BlockWriter, compareSeriesKeys, seriesKey, sortByStack } from "./block-writer.ts";
-import { MergeSymbols } from "./merge-symbols.ts";
 import { PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
 import { StackRemap } from "./stack-remap.ts";
+import { encodeBlockSymbols } from "./symbols-file-writer.ts";
+import { SymbolTable } from "../head/symbol-table.ts";
 import type { IndexSeries, SeriesProfiles } from "./series-index.ts";
 import type { Labels } from "../model/labels.ts";
 import { storageDone, storageStep } from "../storage-step.ts";
@@ -81,7 +82,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   const series = [...byKey.keys()].sort(compareSeriesKeys).map((k) => byKey.get(k)!);
   byKey.clear();
 
-  const out = new MergeSymbols();
+  const out = new SymbolTable();
   const remaps: (StackRemap | null)[] = sources.map(() => null);
   const rows: (SampleRows | null)[] = sources.map(() => null);
   const cache = new GroupCache(opts.cacheBytes ?? DEFAULT_MERGE_CACHE_BYTES);
@@ -177,7 +178,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
     }
     // Every stack in `out` was interned for a written row (or is an ancestor of one), so all are
     // written, with the ids the rows were written with.
-    const bytes = out.encode();
+    const { bytes } = encodeBlockSymbols(out, null);
     const meta = await w.finish(bytes, { level: opts.level, sources: opts.sources, walThroughSegment: opts.walThroughSegment });
     storageDone();
     return { meta, stats, symbols };

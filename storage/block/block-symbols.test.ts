@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { decodePprof } from "../../server/ingest/pprof-decoder.ts";
 import { FIXTURES } from "../../test/helpers/pprof-oracle.ts";
-import { SymbolTable } from "../head/symbols.ts";
+import { SymbolTable } from "../head/symbol-table.ts";
 import type { Profile } from "../model/profile.ts";
 import { decodeBlockSymbols } from "./block-symbols.ts";
 import { encodeBlockSymbols } from "./symbols-file-writer.ts";

@@ -1,14 +1,39 @@
 // StackRemap: a block's stack ids → ids in another symbol table (a head's, or a merge's output),
 // interned on first use, so the target gets only the stacks of the rows it keeps.
 
+import type { SymbolTable } from "../head/symbol-table.ts";
 import type { BlockSymbols } from "./block-symbols.ts";
 
-/** Where stacks are interned: a head's SymbolTable or a merge's MergeSymbols. */
-export interface StackInterner {
-  /** Interns all of `sym`'s locations; returns the id of each. */
-  internLocations(sym: BlockSymbols): Uint32Array;
-  /** The stack `loc` called from stack `parent` (0 = the root), added if new. */
-  internStackNode(parent: number, loc: number): number;
+/**
+ * Interns all of `sym`'s mappings, functions and locations into `into`; returns each location's id
+ * there. All of them, as a head does for a profile: they are few next to samples.
+ */
+export function internBlockLocations(into: SymbolTable, sym: BlockSymbols): Uint32Array {
+  const mapIds = new Int32Array(sym.mappings.length);
+  for (let i = 0; i < mapIds.length; i++) mapIds[i] = into.internMapping(sym.mappings[i]);
+  const fnIds = new Int32Array(sym.functionCount).fill(-1);
+  const p = sym.packed;
+  // The addresses' 32-bit halves: hashing and comparing them needs no bigint.
+  const addr = new Uint32Array(p.address.buffer, p.address.byteOffset, p.address.length * 2);
+  const n = p.mapping.length;
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const from = p.lineStart[i];
+    const lines = p.lineStart[i + 1] - from;
+    const { fn, no } = into.lineScratch(lines);
+    for (let j = 0; j < lines; j++) {
+      const b = p.lineFn[from + j];
+      let g = fnIds[b];
+      if (g < 0) {
+        const f = sym.func(b);
+        g = fnIds[b] = into.internFunction(f.name, f.systemName, f.filename, f.startLine);
+      }
+      fn[j] = g;
+      no[j] = p.lineNo[from + j];
+    }
+    out[i] = into.internLocation(p.mapping[i] >= 0 ? mapIds[p.mapping[i]] : -1, addr[2 * i], addr[2 * i + 1], p.folded[i], lines);
+  }
+  return out;
 }
 
 const UNSET = 0xffffffff;
@@ -26,7 +51,7 @@ export class StackRemap {
 
   constructor(
     sym: BlockSymbols,
-    private readonly into: StackInterner,
+    private readonly into: SymbolTable,
   ) {
     this.sym = sym;
     this.parent = sym.stackParent;
@@ -59,7 +84,7 @@ export class StackRemap {
     // Locations are few next to samples: intern them all at the first stack that needs one, then
     // let the block's location, function and string objects go.
     if (!this.globalLoc) {
-      this.globalLoc = sym.internLocations(this.sym!);
+      this.globalLoc = internBlockLocations(sym, this.sym!);
       this.sym = null;
     }
     const globalLoc = this.globalLoc;

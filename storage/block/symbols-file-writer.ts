@@ -3,7 +3,7 @@
 // The file is "HSYM", a version byte, then one zstd frame: the string table, then mappings,
 // functions, locations and stacks as varints. BlockSymbols (block-symbols.ts) reads it.
 
-import type { SymbolTable } from "../head/symbols.ts";
+import type { SymbolTable } from "../head/symbol-table.ts";
 import type { Mapping } from "../model/profile.ts";
 import { ByteSink } from "./varint.ts";
 
@@ -12,71 +12,65 @@ export const SYMBOLS_VERSION = 1;
 const ZSTD_LEVEL = 6; // written once per block, read whole: worth a little more effort than pages
 
 /**
- * Encodes the part of `sym` that the stacks marked in `used` (indexed by head stack id) need.
- * Returns the file bytes and `stackMap`: head stack id → block stack id. Ids keep their order, so
- * parents still precede children and id 0 stays the empty stack.
+ * Encodes the part of `sym` that the stacks marked in `used` (indexed by stack id; null = every
+ * stack) need. Returns the file bytes and `stackMap`: stack id here → block stack id. Ids keep
+ * their order, so parents still precede children and id 0 stays the empty stack; with every stack
+ * used the map is the identity (a merge writes its rows with its output's ids).
  */
-export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array): { bytes: Uint8Array; stackMap: Uint32Array } {
+export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): { bytes: Uint8Array; stackMap: Uint32Array } {
   const n = sym.stackCount;
-  const keep = used.slice(0, n);
+  const keep = used ? used.slice(0, n) : new Uint8Array(n).fill(1);
   keep[0] = 1;
   // Ancestors of kept stacks are kept; walking down the ids visits children before parents.
   for (let id = n - 1; id > 0; id--) if (keep[id]) keep[sym.stackParent[id]] = 1;
 
   const stackMap = new Uint32Array(n);
-  const locMap = new Int32Array(sym.locations.length).fill(-1);
-  const locOrder: number[] = [];
+  const locMap = new Int32Array(sym.locationCount).fill(-1);
   let stacks = 0;
   for (let id = 0; id < n; id++) {
     if (!keep[id]) continue;
     stackMap[id] = stacks++;
-    if (id === 0) continue;
-    const loc = sym.stackLoc[id];
-    if (locMap[loc] < 0) {
-      locMap[loc] = 0;
-      locOrder.push(loc);
-    }
+    if (id !== 0) locMap[sym.stackLoc[id]] = 0;
   }
-  // Locations, functions and mappings in their head order, renumbered densely.
-  locOrder.sort((a, b) => a - b);
-  locOrder.forEach((g, i) => (locMap[g] = i));
-  const fnMap = new Int32Array(sym.functions.length).fill(-1);
+  // Locations, functions and mappings in their order here, renumbered densely.
+  const fnMap = new Int32Array(sym.functionCount).fill(-1);
   const mapMap = new Int32Array(sym.mappings.length).fill(-1);
-  for (const g of locOrder) {
-    const loc = sym.locations[g];
-    if (loc.mapping >= 0) mapMap[loc.mapping] = 0;
-    for (const l of loc.lines) fnMap[l.fn] = 0;
+  const { lineStart, lineFn, lineNo, locMapping, locAddr, locFolded } = sym;
+  let locs = 0;
+  for (let l = 0; l < locMap.length; l++) {
+    if (locMap[l] < 0) continue;
+    locMap[l] = locs++;
+    if (locMapping[l] >= 0) mapMap[locMapping[l]] = 0;
+    for (let j = lineStart[l]; j < lineStart[l + 1]; j++) fnMap[lineFn[j]] = 0;
   }
-  const fnOrder = renumber(fnMap);
-  const mapOrder = renumber(mapMap);
+  const fns = renumber(fnMap);
+  const maps = renumber(mapMap);
 
-  const strings = new Map<string, number>();
-  const str = (s: string): number => {
-    let id = strings.get(s);
-    if (id === undefined) strings.set(s, (id = strings.size));
-    return id;
-  };
+  // String ids in the file are given in first use.
+  const names = sym.names.strings;
+  const strMap = new Int32Array(names.length).fill(-1);
+  const strings: string[] = [];
+  const str = (id: number): number => (strMap[id] >= 0 ? strMap[id] : (strMap[id] = strings.push(names[id]) - 1));
+  const str$ = (s: string): number => str(sym.names.lookup(s));
+
   const file = new SymbolsFileWriter();
-  file.count(mapOrder.length);
-  for (const g of mapOrder) {
+  file.count(maps.length);
+  for (const g of maps) {
     const m = sym.mappings[g];
-    file.mapping(m, str(m.filename), str(m.buildId));
+    file.mapping(m, str$(m.filename), str$(m.buildId));
   }
-  file.count(fnOrder.length);
-  for (const g of fnOrder) {
-    const f = sym.functions[g];
-    file.func(str(f.name), str(f.systemName), str(f.filename), f.startLine);
-  }
-  file.count(locOrder.length);
-  for (const g of locOrder) {
-    const loc = sym.locations[g];
-    file.location(loc.mapping >= 0 ? mapMap[loc.mapping] : -1, loc.address, loc.isFolded, loc.lines.length);
-    for (const l of loc.lines) file.line(fnMap[l.fn], l.line);
+  file.count(fns.length);
+  for (const g of fns) file.func(str(sym.fnName[g]), str(sym.fnSystem[g]), str(sym.fnFile[g]), sym.fnStart[g]);
+  file.count(locs);
+  for (let l = 0; l < locMap.length; l++) {
+    if (locMap[l] < 0) continue;
+    const m = locMapping[l];
+    file.location(m >= 0 ? mapMap[m] : -1, locAddr[2 * l], locAddr[2 * l + 1], locFolded[l] === 1, lineStart[l + 1] - lineStart[l]);
+    for (let j = lineStart[l]; j < lineStart[l + 1]; j++) file.line(fnMap[lineFn[j]], lineNo[j]);
   }
   file.count(stacks);
   for (let id = 1; id < n; id++) if (keep[id]) file.stack(stackMap[id] - stackMap[sym.stackParent[id]], locMap[sym.stackLoc[id]]);
-  const bytes = file.finish([...strings.keys()]);
-  return { bytes, stackMap };
+  return { bytes: file.finish(strings), stackMap };
 }
 
 /**
@@ -109,15 +103,11 @@ export class SymbolsFileWriter {
     b.sint(startLine);
   }
 
-  /** A location of `lines` lines (given next with line()); mapping -1 for none. */
-  location(mapping: number, address: bigint, folded: boolean, lines: number): void {
-    this.body.uint(mapping + 1);
-    this.body.big(address);
-    this.body.uint((lines << 1) | +folded);
-  }
-
-  /** location() with the address as two 32-bit halves: no bigint unless it needs one. */
-  locationHalves(mapping: number, lo: number, hi: number, folded: boolean, lines: number): void {
+  /**
+   * A location of `lines` lines (given next with line()); mapping -1 for none. The address comes
+   * as two 32-bit halves: no bigint unless it needs one.
+   */
+  location(mapping: number, lo: number, hi: number, folded: boolean, lines: number): void {
     this.body.uint(mapping + 1);
     // LEB128 is the same whichever way it is computed: below 2^53 a plain number does.
     if (hi < 0x200000) this.body.uint(hi * 0x100000000 + lo);

@@ -78,11 +78,11 @@ describe("head", () => {
     const h = new Head();
     h.append(labels("a"), cpuProfile({ "main;work:1": [1, 10], "main;work:2": [1, 10] }, T0));
     const n = h.symbols.stackCount;
-    expect(h.symbols.locations.length).toBe(3);
+    expect(h.symbols.locationCount).toBe(3);
     for (let i = 1; i <= 5; i++) h.append(labels("a"), cpuProfile({ "main;work:2": [i, 10 * i], "main;work:1": [1, 1] }, T0 + i * 1000));
     expect(h.symbols.stackCount).toBe(n);
-    expect(h.symbols.locations.length).toBe(3);
-    expect(h.symbols.functions.length).toBe(2);
+    expect(h.symbols.locationCount).toBe(3);
+    expect(h.symbols.functionCount).toBe(2);
   });
 
   test("identical stacks in one profile are summed; zero values dropped per type", () => {

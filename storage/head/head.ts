@@ -17,7 +17,7 @@ import {
 import type { Profile } from "../model/profile.ts";
 import { profileTypeId } from "../model/profile-type.ts";
 import { sampleSpanIds } from "../model/span-id.ts";
-import { SymbolTable } from "./symbols.ts";
+import { SymbolTable } from "./symbol-table.ts";
 
 // Labels the ingester strips before storage: they steer ingestion, they do not name a series.
 const STRIPPED = new Set([LABEL_DELTA, "__otel__", "__order__"]);

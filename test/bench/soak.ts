@@ -54,7 +54,10 @@ export async function soak(t: Table): Promise<void> {
   const config = benchConfig(dataDir, "none");
   if (env.HEARTH_SOAK_MAX_BLOCK_MB) config.ingester.maxBlockBytes = Number(env.HEARTH_SOAK_MAX_BLOCK_MB) * 2 ** 20;
   if (env.HEARTH_SOAK_COMPACTOR === "0") config.compactor.enabled = false;
-  const app = await createApp(config, DIAG ? (m) => progress(`app: ${m}`) : () => {});
+  // The compactor plans by simulated time, as a real server's would by its clock: windows close
+  // as the day goes on, rather than all counting as closed (the day is in the past).
+  let simNow = start;
+  const app = await createApp(config, DIAG ? (m) => progress(`app: ${m}`) : () => {}, { now: () => simNow });
   const rss0 = memoryNow().rss;
   t.row(
     `soak: ${SERVICES} services × 4 profile types every 10 s`,
@@ -72,7 +75,8 @@ export async function soak(t: Table): Promise<void> {
       let hourPeak = 0;
       resetPeakRss();
       for (let r = 0; r < ROUNDS_PER_HOUR; r++, round++) {
-        await load.sendRound(app, round, start + round * ROUND_MS, CONCURRENCY);
+        simNow = start + round * ROUND_MS;
+        await load.sendRound(app, round, simNow, CONCURRENCY);
         // A real server at this load idles most of the time; HEARTH_SOAK_IDLE_MS gives it some.
         if (IDLE_MS > 0 && round % 6 === 5) await Bun.sleep(IDLE_MS);
         if (r % SAMPLE_EVERY === SAMPLE_EVERY - 1) {

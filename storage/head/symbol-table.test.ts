@@ -1,7 +1,8 @@
-// MergeSymbols against the SymbolTable path it replaces in merges: on blocks cut from real pprof
-// fixtures, both must intern the same stacks to the same ids and write the same symbols.bin byte
-// for byte; the merged stacks must read back as the fixtures' own stacks (an independent pprof
-// decoder's collapse).
+// SymbolTable on real pprof fixtures, through both ways stacks reach it: a head's ingest (a
+// profile's locations and samples) and a merge's (block stacks remapped node by node, in row
+// order). What it writes must read back as the fixtures' own stacks (an independent pprof
+// decoder's collapse), interning must be idempotent, and a table fed a block's symbols in order
+// must write that block's symbols.bin byte for byte.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,18 +11,17 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { decodePprof } from "../../server/ingest/pprof-decoder.ts";
 import { collapse, FIXTURES, readPprof } from "../../test/helpers/pprof-oracle.ts";
-import { Head } from "../head/head.ts";
-import { SymbolTable } from "../head/symbols.ts";
+import { BlockSource } from "../block/block-source.ts";
+import { decodeBlockSymbols, type BlockSymbols } from "../block/block-symbols.ts";
+import { StackRemap } from "../block/stack-remap.ts";
+import { encodeBlockSymbols } from "../block/symbols-file-writer.ts";
+import { writeBlock } from "../block/writer.ts";
 import { sortLabels } from "../model/labels.ts";
 import type { Profile } from "../model/profile.ts";
-import { BlockSource } from "./block-source.ts";
-import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
-import { encodeBlockSymbols } from "./symbols-file-writer.ts";
-import { MergeSymbols } from "./merge-symbols.ts";
-import { StackRemap } from "./stack-remap.ts";
-import { writeBlock } from "./writer.ts";
+import { Head } from "./head.ts";
+import { SymbolTable } from "./symbol-table.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "hearth-merge-symbols-"));
+const tmp = mkdtempSync(join(tmpdir(), "hearth-symbol-table-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function fixture(name: string): Profile {
@@ -61,23 +61,18 @@ function frames(sym: BlockSymbols, id: number): string {
   return names.reverse().join(";");
 }
 
-/** Interns every stack of every source through both tables; returns both files and the ids. */
-function internBoth(sources: BlockSymbols[]) {
+/** Interns every stack of every source (in a shuffled order) into one table; returns the ids. */
+function internAll(sources: BlockSymbols[]) {
   const table = new SymbolTable();
-  const merge = new MergeSymbols();
-  const ids: { table: number[]; merge: number[] }[] = [];
-  sources.forEach((sym, k) => {
-    const a = new StackRemap(sym, table);
-    const b = new StackRemap(sym, merge);
-    const order = shuffled(sym.stackCount, k + 1);
-    ids.push({ table: order.map((s) => a.map(s)), merge: order.map((s) => b.map(s)) });
+  const ids = sources.map((sym, k) => {
+    const r = new StackRemap(sym, table);
+    return shuffled(sym.stackCount, k + 1).map((s) => r.map(s));
   });
-  const all = new Uint8Array(table.stackCount).fill(1);
-  return { table, merge, ids, tableFile: encodeBlockSymbols(table, all).bytes, mergeFile: merge.encode() };
+  return { table, ids, file: encodeBlockSymbols(table, null).bytes };
 }
 
-describe("MergeSymbols", () => {
-  test("real fixtures: the same ids and symbols.bin as the SymbolTable path; stacks read back as the fixtures'", async () => {
+describe("SymbolTable", () => {
+  test("real fixtures merged: stacks read back as the fixtures', interning again adds nothing", async () => {
     // Overlapping sources, as merged blocks are: cpu.pb.gz and heap.pb.gz come back in later blocks.
     const groups: [string, string][][] = [
       [
@@ -102,22 +97,25 @@ describe("MergeSymbols", () => {
     const sources: BlockSource[] = [];
     for (const g of groups) sources.push(await block(g.map(([s, f]) => [s, fixture(f)])));
     const syms = sources.map((s) => s.symbols());
-    const got = internBoth(syms);
+    const got = internAll(syms);
     for (const s of sources) s.close();
+    expect(got.table.stackCount).toBeGreaterThan(1000);
 
-    expect(got.merge.stackCount).toBe(got.table.stackCount);
-    expect(got.merge.functionCount).toBe(got.table.functions.length);
-    expect(got.merge.locationCount).toBe(got.table.locations.length);
-    expect(got.merge.stackCount).toBeGreaterThan(1000);
-    for (const x of got.ids) expect(x.merge).toEqual(x.table);
-    expect(Buffer.from(got.mergeFile).equals(Buffer.from(got.tableFile))).toBe(true);
+    // The same sources again, in another order: every stack maps to the id it got, nothing is added.
+    const counts = [got.table.stackCount, got.table.locationCount, got.table.functionCount, got.table.names.size];
+    syms.forEach((sym, k) => {
+      const r = new StackRemap(sym, got.table);
+      const again = shuffled(sym.stackCount, k + 1).map((s) => r.map(s));
+      expect(again).toEqual(got.ids[k]);
+    });
+    expect([got.table.stackCount, got.table.locationCount, got.table.functionCount, got.table.names.size]).toEqual(counts);
 
     // Every source stack reads the same from the merged file.
-    const out = decodeBlockSymbols(got.mergeFile);
+    const out = decodeBlockSymbols(got.file);
     syms.forEach((sym, k) => {
       const order = shuffled(sym.stackCount, k + 1);
       order.forEach((s, i) => {
-        if (frames(sym, s) !== frames(out, got.ids[k].merge[i])) throw new Error(`source ${k} stack ${s}: ${frames(sym, s)} != ${frames(out, got.ids[k].merge[i])}`);
+        if (frames(sym, s) !== frames(out, got.ids[k][i])) throw new Error(`source ${k} stack ${s}: ${frames(sym, s)} != ${frames(out, got.ids[k][i])}`);
       });
     });
     // And the fixtures' stacks, read by an independent decoder, are all there.
@@ -131,7 +129,7 @@ describe("MergeSymbols", () => {
       }
   });
 
-  test("mappings, wide addresses, folded and inlined locations: the same file as the SymbolTable path", async () => {
+  test("mappings, wide addresses, folded and inlined locations read back as given, from the head and from a merge", async () => {
     // A hand-made profile exercising what the fixtures may not: addresses past 2^53 (bigint
     // path), folded locations, several lines per location, mappings shared and not.
     const big = 0xfedcba9876543210n;
@@ -167,16 +165,47 @@ describe("MergeSymbols", () => {
     const syms = [a.symbols(), b.symbols()];
     a.close();
     b.close();
-    const got = internBoth(syms);
-    for (const x of got.ids) expect(x.merge).toEqual(x.table);
-    expect(Buffer.from(got.mergeFile).equals(Buffer.from(got.tableFile))).toBe(true);
-    const out = decodeBlockSymbols(got.mergeFile);
+    // The head's way: every location reads back as given, by value; both orders intern alike.
+    const head = new SymbolTable();
+    const g1 = head.internLocations(p);
+    const g2 = head.internLocations({ ...p, locations: [...p.locations].reverse() });
+    expect([...g2]).toEqual([...g1].reverse());
+    expect([head.locationCount, head.functionCount, head.mappings.length]).toEqual([4, 3, 2]);
+    p.locations.forEach((want, i) => {
+      const got = head.location(g1[i]);
+      expect(got.address).toBe(want.address);
+      expect(got.isFolded).toBe(want.isFolded);
+      expect(got.mapping < 0 ? null : head.mapping(got.mapping)).toEqual(want.mapping < 0 ? null : p.mappings[want.mapping]);
+      expect(got.lines.map((l) => [head.func(l.fn), l.line])).toEqual(want.lines.map((l) => [p.functions[l.fn], l.line]));
+    });
+
+    // The merge's way, from blocks of it.
+    const got = internAll(syms);
+    const out = decodeBlockSymbols(got.file);
+    const view = (l: { address: bigint; isFolded: boolean; lines: { fn: number; line: number }[] }, fn: (i: number) => unknown) => JSON.stringify([String(l.address), l.isFolded, l.lines.map((x) => [fn(x.fn), x.line])]);
+    expect(out.locations.map((l) => view(l, (i) => out.func(i))).sort()).toEqual(p.locations.map((l) => view(l, (i) => p.functions[i])).sort());
     expect(out.locations.map((l) => l.address).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))).toEqual([0n, 0x1234n, 2n ** 53n + 3n, big + 1n]);
     expect(out.mappings.map((m) => m.memoryStart)).toEqual([0x1000n, big]);
   });
 
+  test("a table fed a block's symbols in order writes the same symbols.bin", () => {
+    const head = new SymbolTable();
+    for (const f of ["cpu.pb.gz", "profile_java", "heap.pb.gz", "profile_python"]) {
+      const p = fixture(f);
+      const g = head.internLocations(p);
+      for (let i = 0; i < p.samples.count; i++) head.internSampleStack(p.samples.locs, p.samples.locStart[i], p.samples.locStart[i + 1], g);
+    }
+    const first = encodeBlockSymbols(head, null).bytes;
+    const again = new SymbolTable();
+    const sym = decodeBlockSymbols(first);
+    const r = new StackRemap(sym, again);
+    for (let id = 0; id < sym.stackCount; id++) expect(r.map(id)).toBe(id);
+    expect(again.stackCount).toBe(head.stackCount);
+    expect(Buffer.from(encodeBlockSymbols(again, null).bytes).equals(Buffer.from(first))).toBe(true);
+  });
+
   test("nothing interned: the empty stack alone, readable", () => {
-    const out = decodeBlockSymbols(new MergeSymbols().encode());
+    const out = decodeBlockSymbols(encodeBlockSymbols(new SymbolTable(), null).bytes);
     expect(out.stackCount).toBe(1);
     expect(out.functions).toEqual([]);
   });
