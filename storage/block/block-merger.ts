@@ -28,12 +28,12 @@ export interface MergeOptions {
 }
 
 /**
- * About 5 row groups of 128K rows (1.5 MiB each decoded). A merge of sources in label order (every
+ * About 40 row groups of 16K rows (~200 KB each decoded). A merge of sources in label order (every
  * block written now) needs one per source; blocks cut from a head by earlier versions keep the
- * head's series order, are read out of order and would need all their groups kept (~9 per 32 MiB
- * head), which no small budget covers. Measured on
- * the soak's blocks (a 2 h merged block + 3 head blocks): 370 group decodes at 8 MiB, 324 at
- * 16 MiB, 530 at 6 MiB; the merge took as long at 8 as at 16 MiB and peaked ~10 MB lower.
+ * head's series order, are read out of order and would need all their groups kept (~15 MB per
+ * 32 MiB head), which no small budget covers. Measured on the soak's blocks, with 128K-row groups
+ * then (a 2 h merged block + 3 head blocks): 370 group decodes at 8 MiB, 324 at 16 MiB, 530 at
+ * 6 MiB; the merge took as long at 8 as at 16 MiB and peaked ~10 MB lower.
  */
 export const DEFAULT_MERGE_CACHE_BYTES = 8 << 20;
 

@@ -229,6 +229,13 @@ export class BlockWriter {
   }
 }
 
+// sortByStack's copies of values and span ids, kept: it runs for every row a block write or merge
+// writes, and a fresh copy each was garbage in bulk.
+let valueScratch = new Float64Array(0);
+let spanScratch = new BigUint64Array(0);
+const scratchValues = (n: number) => (valueScratch.length >= n ? valueScratch : (valueScratch = new Float64Array(n)));
+const scratchSpans = (n: number) => (spanScratch.length >= n ? spanScratch : (spanScratch = new BigUint64Array(n)));
+
 /**
  * Orders a profile's samples by stack id (equal ids keep their order), in place over [0, n), with
  * their span ids if given. Consecutive profiles of a service then repeat long runs of ids, which
@@ -243,8 +250,10 @@ export function sortByStack(ids: Uint32Array, values: Float64Array, n: number, k
     const k = keys.subarray(0, n);
     for (let i = 0; i < n; i++) k[i] = ids[i] * 2097152 + i;
     k.sort();
-    const v = values.slice(0, n);
-    const sp = spans?.slice(0, n);
+    const v = scratchValues(n);
+    v.set(values.subarray(0, n));
+    const sp = spans ? scratchSpans(n) : null;
+    if (sp) sp.set(spans!.subarray(0, n));
     for (let i = 0; i < n; i++) {
       const from = k[i] % 2097152;
       ids[i] = (k[i] - from) / 2097152;

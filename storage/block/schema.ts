@@ -47,13 +47,18 @@ export const PROFILES_ENCODING: Record<string, ColumnSource["encoding"]> = {
   [COL_SPAN]: "PLAIN",
 };
 
-/** Rows per row group: constant, so row-group boundaries are easy to reason about. */
-export const DEFAULT_ROW_GROUP_SIZE = 128 * 1024;
+/**
+ * Rows per row group: constant, so row-group boundaries are easy to reason about. hyparquet-writer
+ * holds several copies of a group while writing it: 16K rows instead of 128K lowered the peak RSS
+ * of a 32 MiB head's block write by ~40 MB and of a 4-block merge by ~25 MB, at the same speed,
+ * with bytes on disk within a few percent.
+ */
+export const DEFAULT_ROW_GROUP_SIZE = 16 * 1024;
 
 /**
- * Uncompressed bytes per data page, the unit a read decodes and zstd compresses. With 1 MB a
- * row group's column is about one page, and zstd sees enough consecutive profiles to find their
- * repeats: 64 KB pages made profiles.parquet ~7x bigger for a little faster narrow reads.
+ * Uncompressed bytes per data page at most, the unit a read decodes and zstd compresses. A row
+ * group's column (16K values, 64–128 KB) fits in one page, so the whole column chunk is compressed
+ * at once and zstd sees the repeats of consecutive profiles.
  */
 export const PAGE_SIZE = 1 << 20;
 

@@ -46,18 +46,30 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): {
   const fns = renumber(fnMap);
   const maps = renumber(mapMap);
 
-  // String ids in the file are given in first use.
+  // String ids in the file are given in first use, mappings' then functions': assigned before
+  // writing, so the table goes first into the one buffer the sections follow (no copy of them).
   const names = sym.names.strings;
   const strMap = new Int32Array(names.length).fill(-1);
   const strings: string[] = [];
-  const str = (id: number): number => (strMap[id] >= 0 ? strMap[id] : (strMap[id] = strings.push(names[id]) - 1));
-  const str$ = (s: string): number => str(sym.names.lookup(s));
+  const use = (id: number) => {
+    if (strMap[id] < 0) strMap[id] = strings.push(names[id]) - 1;
+  };
+  for (const g of maps) {
+    use(sym.names.lookup(sym.mappings[g].filename));
+    use(sym.names.lookup(sym.mappings[g].buildId));
+  }
+  for (const g of fns) {
+    use(sym.fnName[g]);
+    use(sym.fnSystem[g]);
+    use(sym.fnFile[g]);
+  }
+  const str = (id: number) => strMap[id];
 
-  const file = new SymbolsFileWriter();
+  const file = new SymbolsFileWriter(strings);
   file.count(maps.length);
   for (const g of maps) {
     const m = sym.mappings[g];
-    file.mapping(m, str$(m.filename), str$(m.buildId));
+    file.mapping(m, str(sym.names.lookup(m.filename)), str(sym.names.lookup(m.buildId)));
   }
   file.count(fns.length);
   for (const g of fns) file.func(str(sym.fnName[g]), str(sym.fnSystem[g]), str(sym.fnFile[g]), sym.fnStart[g]);
@@ -70,16 +82,22 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): {
   }
   file.count(stacks);
   for (let id = 1; id < n; id++) if (keep[id]) file.stack(stackMap[id] - stackMap[sym.stackParent[id]], locMap[sym.stackLoc[id]]);
-  return { bytes: file.finish(strings), stackMap };
+  return { bytes: file.finish(), stackMap };
 }
 
 /**
  * Writes symbols.bin's sections in order: mappings, functions, locations (each followed by its
  * lines), stacks, each section after its count(). Strings are given as ids into the table passed
- * to finish(), written first. Every encoder goes through it, so the format lives in one place.
+ * to the constructor, written first. Every encoder goes through it, so the format lives in one place.
  */
 export class SymbolsFileWriter {
   private readonly body = new ByteSink();
+
+  /** Starts the file with its string table; sections refer to strings by index in `strings`. */
+  constructor(strings: string[]) {
+    this.body.uint(strings.length);
+    for (const s of strings) this.body.str(s);
+  }
 
   count(n: number): void {
     this.body.uint(n);
@@ -127,18 +145,15 @@ export class SymbolsFileWriter {
   }
 
   /** The file: magic, version, then one zstd frame of the string table and the sections. */
-  finish(strings: string[]): Uint8Array {
-    const out = new ByteSink();
-    out.uint(strings.length);
-    for (const s of strings) out.str(s);
-    out.bytes(this.body.finish());
-    const packed = new Uint8Array(Bun.zstdCompressSync(out.finish(), { level: ZSTD_LEVEL }));
+  finish(): Uint8Array {
+    const packed = new Uint8Array(Bun.zstdCompressSync(this.body.view(), { level: ZSTD_LEVEL }));
     const bytes = new Uint8Array(SYMBOLS_MAGIC.length + 1 + packed.length);
     bytes.set(SYMBOLS_MAGIC);
     bytes[SYMBOLS_MAGIC.length] = SYMBOLS_VERSION;
     bytes.set(packed, SYMBOLS_MAGIC.length + 1);
     return bytes;
   }
+
 }
 
 /** Marks used entries (set to 0 in `map`, -1 elsewhere) with dense ids; returns old ids in order. */

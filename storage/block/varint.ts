@@ -65,6 +65,11 @@ export class ByteSink {
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
+
+  /** What was written, without a copy: valid until the next write. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
 }
 
 /** Reads what ByteSink wrote; throws on a truncated or malformed buffer. */
