@@ -28,7 +28,7 @@ export interface MergeOptions {
 }
 
 /**
- * About 40 row groups of 16K rows (~200 KB each decoded). A merge of sources in label order (every
+ * 5 to 40 row groups (16K–128K rows, 0.2–1.5 MiB each decoded). A merge of sources in label order (every
  * block written now) needs one per source; blocks cut from a head by earlier versions keep the
  * head's series order, are read out of order and would need all their groups kept (~15 MB per
  * 32 MiB head), which no small budget covers. Measured on the soak's blocks, with 128K-row groups
@@ -95,7 +95,8 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   // The output has a span_id column when a source has one.
   let withSpans = false;
   for (const source of sources) if ((await source.rows(cache)).hasSpans) withSpans = true;
-  const w = BlockWriter.create(blocksDir, { rowGroupSize: opts.rowGroupSize, spans: withSpans });
+  const expectedSamples = sources.reduce((n, s) => n + s.meta.stats.numSamples, 0);
+  const w = BlockWriter.create(blocksDir, { rowGroupSize: opts.rowGroupSize, spans: withSpans, expectedSamples });
   try {
     // Announce every read to come, so a source read out of row order keeps the groups it will
     // come back to (GroupCache), and one read in order lets each go once past it.

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlockSource } from "./block-source.ts";
 import { BlockWriter, sortByStack } from "./block-writer.ts";
+import { MAX_ROW_GROUP_SIZE, MIN_ROW_GROUP_SIZE, rowGroupSizeFor } from "./schema.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "hearth-block-writer-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -80,6 +81,14 @@ describe("BlockWriter", () => {
     w.startSeries(B, "t");
     expect(() => w.startSeries(B, "t")).toThrow("without profiles");
     w.abort();
+    // The last series empty at finish: refused too, nothing left behind.
+    const dir = fresh();
+    const v = BlockWriter.create(dir);
+    v.startSeries(A, "t");
+    await v.appendProfile(2000, 0, [1], [1], 1);
+    v.startSeries(B, "t");
+    await expect(v.finish(SYMBOLS)).rejects.toThrow("without profiles");
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test("finish without profiles, or abort: nothing is left behind", async () => {
@@ -104,6 +113,21 @@ describe("BlockWriter", () => {
     const meta = await w.finish(SYMBOLS);
     expect(() => BlockWriter.create(dir, { ulid: meta.ulid })).toThrow("already exists");
     expect(existsSync(join(dir, meta.ulid + ".tmp"))).toBe(false);
+  });
+});
+
+describe("rowGroupSizeFor", () => {
+  test("small blocks get small groups, large ones at most ~512 groups until the largest size", () => {
+    expect(rowGroupSizeFor(0)).toBe(MIN_ROW_GROUP_SIZE);
+    expect(rowGroupSizeFor(2_000_000)).toBe(16384); // a 32 MiB head: ~120 groups
+    expect(rowGroupSizeFor(512 * 16384 + 1)).toBe(32768);
+    expect(rowGroupSizeFor(47_000_000)).toBe(131072); // 2 h of the soak: ~360 groups
+    expect(rowGroupSizeFor(1e12)).toBe(MAX_ROW_GROUP_SIZE);
+    for (const n of [1, 1e5, 1e6, 1e7, 1e8, 1e9]) {
+      const g = rowGroupSizeFor(n);
+      expect(Number.isInteger(Math.log2(g))).toBe(true);
+      if (g < MAX_ROW_GROUP_SIZE) expect(n / g).toBeLessThanOrEqual(512);
+    }
   });
 });
 

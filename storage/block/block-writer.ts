@@ -14,7 +14,6 @@ import {
   COL_STACK,
   COL_TIME,
   COL_VALUE,
-  DEFAULT_ROW_GROUP_SIZE,
   INDEX_FILE,
   PAGE_SIZE,
   PROFILES_ENCODING,
@@ -23,13 +22,17 @@ import {
   PROFILES_SCHEMA_SPANS,
   SYMBOLS_FILE,
   parquetCompressors,
+  rowGroupSizeFor,
 } from "./schema.ts";
-import { buildSeriesIndex, type SeriesToIndex } from "./series-index.ts";
+import { buildSeriesIndex, SeriesToIndex } from "./series-index.ts";
 import { fsyncDir, writeDurable } from "../durable.ts";
 
 export interface BlockWriterOptions {
   ulid?: string;
+  /** Rows per row group; by default rowGroupSizeFor(expectedSamples). */
   rowGroupSize?: number;
+  /** About how many sample rows the block will hold. */
+  expectedSamples?: number;
   /** Write the span_id column (some profile carries span ids). */
   spans?: boolean;
 }
@@ -86,7 +89,7 @@ export class BlockWriter {
     this.tmp = this.dir + ".tmp";
     rmSync(this.tmp, { recursive: true, force: true });
     mkdirSync(this.tmp, { recursive: true });
-    this.rowGroupSize = opts.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE;
+    this.rowGroupSize = opts.rowGroupSize ?? rowGroupSizeFor(opts.expectedSamples ?? 0);
     this.colSeries = new Int32Array(this.rowGroupSize);
     this.colTime = new BigInt64Array(this.rowGroupSize);
     this.colStack = new Int32Array(this.rowGroupSize);
@@ -114,8 +117,9 @@ export class BlockWriter {
 
   /** Starts the next series; each must have a profile before the next starts or finish(). */
   startSeries(labels: Labels, profileType: string): void {
-    if (this.current && this.current.timeMs.length === 0) throw new Error("BlockWriter: a series was started without profiles");
-    this.current = { labels, profileType, firstRow: this.rows, timeMs: [], durationNs: [], sampleCount: [] };
+    if (this.current && this.current.numProfiles === 0) throw new Error("BlockWriter: a series was started without profiles");
+    this.current?.close();
+    this.current = new SeriesToIndex(labels, profileType, this.rows);
     this.indexed.push(this.current);
     this.lastTime = -Infinity;
   }
@@ -159,9 +163,7 @@ export class BlockWriter {
       i += take;
       if (this.fill === this.rowGroupSize) await this.flush();
     }
-    s.timeMs.push(timeMs);
-    s.durationNs.push(durationNs);
-    s.sampleCount.push(n);
+    s.add(timeMs, n, durationNs);
     this.rows += n;
     this.profiles++;
     if (timeMs < this.minTime) this.minTime = timeMs;
@@ -197,6 +199,7 @@ export class BlockWriter {
   async finish(symbolBytes: Uint8Array, opts: FinishOptions = {}): Promise<BlockMeta> {
     try {
       if (this.profiles === 0) throw new Error("writeBlock: the head holds no profiles");
+      if (this.current && this.current.numProfiles === 0) throw new Error("BlockWriter: a series was started without profiles");
       await this.flush();
       await this.pw.finish();
       writeDurable(join(this.tmp, SYMBOLS_FILE), symbolBytes);

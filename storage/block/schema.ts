@@ -48,17 +48,25 @@ export const PROFILES_ENCODING: Record<string, ColumnSource["encoding"]> = {
 };
 
 /**
- * Rows per row group: constant, so row-group boundaries are easy to reason about. hyparquet-writer
- * holds several copies of a group while writing it: 16K rows instead of 128K lowered the peak RSS
- * of a 32 MiB head's block write by ~40 MB and of a 4-block merge by ~25 MB, at the same speed,
- * with bytes on disk within a few percent.
+ * Rows per row group for a block of about `samples` rows: a power of two from 16K to 128K, so a
+ * file has at most ~512 groups until it is large. Both ends cost memory: hyparquet-writer holds
+ * several copies of a group while writing it (16K rows instead of 128K lowered the peak RSS of a
+ * 32 MiB head's block write by ~40 MB and of a 4-block merge by ~25 MB), and every group's
+ * metadata is a few KB of objects held by the writer and by each reader (a 12 h soak block in 16K
+ * groups had 17,000 of them; its merge peaked at 478 MB).
  */
-export const DEFAULT_ROW_GROUP_SIZE = 16 * 1024;
+export function rowGroupSizeFor(samples: number): number {
+  const want = 2 ** Math.ceil(Math.log2(Math.max(1, samples) / 512));
+  return Math.min(MAX_ROW_GROUP_SIZE, Math.max(MIN_ROW_GROUP_SIZE, want));
+}
+
+export const MIN_ROW_GROUP_SIZE = 16 * 1024;
+export const MAX_ROW_GROUP_SIZE = 128 * 1024;
 
 /**
  * Uncompressed bytes per data page at most, the unit a read decodes and zstd compresses. A row
- * group's column (16K values, 64–128 KB) fits in one page, so the whole column chunk is compressed
- * at once and zstd sees the repeats of consecutive profiles.
+ * group's column (16K–128K values, 64 KB–1 MB) fits in one page, so the whole column chunk is
+ * compressed at once and zstd sees the repeats of consecutive profiles.
  */
 export const PAGE_SIZE = 1 << 20;
 

@@ -25,14 +25,54 @@ export interface SeriesProfiles {
   sampleCount: Uint32Array;
 }
 
-export interface SeriesToIndex {
-  labels: Labels;
-  profileType: string;
-  firstRow: number;
-  /** Per profile, in time order. */
-  timeMs: number[];
-  durationNs: number[];
-  sampleCount: number[];
+/**
+ * A series as a block writer builds it: its profiles are encoded into the index's blob as they
+ * come (a few bytes each), so a merge writing a day-sized block holds ~3 bytes per profile, not
+ * three JS arrays (24+ bytes per profile, 80 MB for the soak's day).
+ */
+export class SeriesToIndex {
+  numProfiles = 0;
+  rows = 0;
+  minTime = 0;
+  maxTime = 0;
+  private blob: ByteSink | null = new ByteSink();
+  private bytes: Uint8Array | null = null;
+  private prevD = 0;
+
+  constructor(
+    readonly labels: Labels,
+    readonly profileType: string,
+    /** Its first sample row in profiles.parquet. */
+    readonly firstRow: number,
+  ) {}
+
+  /** Adds the next profile (in time order). */
+  add(timeMs: number, sampleCount: number, durationNs: number): void {
+    const b = this.blob;
+    if (!b) throw new Error("SeriesToIndex: a profile added after the series was closed");
+    if (this.numProfiles === 0) {
+      b.sint(timeMs);
+      this.minTime = this.maxTime = timeMs;
+    }
+    // Durations are whole nanoseconds from pprof; rounding keeps a stray fraction encodable.
+    const d = Math.round(durationNs);
+    b.uint(timeMs - this.maxTime);
+    b.uint(sampleCount);
+    b.sint(d - this.prevD);
+    this.maxTime = timeMs;
+    this.prevD = d;
+    this.numProfiles++;
+    this.rows += sampleCount;
+  }
+
+  /** The blob, exactly sized; no profile can be added after. */
+  close(): Uint8Array {
+    if (this.blob) {
+      this.bytes = this.blob.finish();
+      this.blob = null;
+    }
+    return this.bytes!;
+  }
 }
 
 const SCHEMA = `
@@ -65,25 +105,9 @@ export function buildSeriesIndex(series: SeriesToIndex[]): Uint8Array {
     );
     db.transaction(() => {
       series.forEach((s, ref) => {
-        const n = s.timeMs.length;
-        let rows = 0;
-        const blob = new ByteSink();
-        let prevT = s.timeMs[0];
-        let prevD = 0;
-        blob.sint(prevT);
-        for (let i = 0; i < n; i++) {
-          // Durations are whole nanoseconds from pprof; rounding keeps a stray fraction encodable.
-          const d = Math.round(s.durationNs[i]);
-          blob.uint(s.timeMs[i] - prevT);
-          blob.uint(s.sampleCount[i]);
-          blob.sint(d - prevD);
-          prevT = s.timeMs[i];
-          prevD = d;
-          rows += s.sampleCount[i];
-        }
         const labels: Record<string, string> = {};
         for (const l of s.labels) labels[l.name] = l.value;
-        ins.run(ref, JSON.stringify(labels), s.profileType, s.timeMs[0], s.timeMs[n - 1], s.firstRow, s.firstRow + rows - 1, n, blob.finish());
+        ins.run(ref, JSON.stringify(labels), s.profileType, s.minTime, s.maxTime, s.firstRow, s.firstRow + s.rows - 1, s.numProfiles, s.close());
       });
     })();
     return new Uint8Array(db.serialize());

@@ -18,7 +18,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
   // source forward, each row group once (in the head's order it jumped between groups).
   const series = head.series.filter((s) => s.timeMs.length > 0).sort((a, b) => compareSeriesKeys(a.key, b.key));
   if (series.length === 0) throw new Error("writeBlock: the head holds no profiles");
-  const w = BlockWriter.create(blocksDir, { ...opts, spans: head.hasSpans });
+  const w = BlockWriter.create(blocksDir, { ...opts, spans: head.hasSpans, expectedSamples: head.samples });
   try {
     // Symbols first: the rows need the block's stack ids.
     const used = new Uint8Array(head.symbols.stackCount);
