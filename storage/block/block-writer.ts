@@ -73,7 +73,6 @@ export class BlockWriter {
   private fill = 0;
   private readonly indexed: SeriesToIndex[] = [];
   private current: SeriesToIndex | null = null;
-  private lastTime = -Infinity;
   private rows = 0;
   private profiles = 0;
   private minTime = Infinity;
@@ -121,7 +120,6 @@ export class BlockWriter {
     this.current?.close();
     this.current = new SeriesToIndex(labels, profileType, this.rows);
     this.indexed.push(this.current);
-    this.lastTime = -Infinity;
   }
 
   /**
@@ -139,9 +137,8 @@ export class BlockWriter {
   ): Promise<void> {
     const s = this.current;
     if (!s) throw new Error("BlockWriter: appendProfile before startSeries");
-    if (timeMs < this.lastTime) throw new Error(`BlockWriter: profile at ${timeMs} after one at ${this.lastTime}: a series' profiles go in time order`);
+    if (s.numProfiles > 0 && timeMs < s.maxTime) throw new Error(`BlockWriter: profile at ${timeMs} after one at ${s.maxTime}: a series' profiles go in time order`);
     if (spans && !this.colSpan) throw new Error("BlockWriter: span ids given to a writer created without spans");
-    this.lastTime = timeMs;
     const colSpan = this.colSpan;
     const ref = this.indexed.length - 1;
     const bt = BigInt(timeMs);
