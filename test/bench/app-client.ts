@@ -19,6 +19,24 @@ export function benchConfig(dataDir: string, walFsync: "always" | "none" = "none
   return c;
 }
 
+/** What the request helpers below need: the app in-process, or a server behind a socket (overHttp). */
+export interface AppLike {
+  http: { fetch(req: Request): Response | Promise<Response> };
+}
+
+/** A server in another process, as AppLike: each request goes to base (http://127.0.0.1:port) instead. */
+export function overHttp(base: string): AppLike {
+  return {
+    http: {
+      fetch: async (req) => {
+        const u = new URL(req.url);
+        const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
+        return fetch(base + u.pathname + u.search, { method: req.method, headers: req.headers, body });
+      },
+    },
+  };
+}
+
 export function openApp(dataDir: string, walFsync: "always" | "none" = "none", tweak: (c: Config) => void = () => {}): Promise<App> {
   const c = benchConfig(dataDir, walFsync);
   tweak(c);
@@ -26,19 +44,19 @@ export function openApp(dataDir: string, walFsync: "always" | "none" = "none", t
 }
 
 /** POST /ingest of one pprof body; throws unless the app answers 200. */
-export async function ingest(app: App, name: string, body: Uint8Array<ArrayBuffer>): Promise<void> {
+export async function ingest(app: AppLike, name: string, body: Uint8Array<ArrayBuffer>): Promise<void> {
   const r = await app.http.fetch(new Request(`http://bench/ingest?format=pprof&name=${encodeURIComponent(name)}`, { method: "POST", body }));
   if (r.status !== 200) throw new Error(`ingest ${name}: ${r.status} ${await r.text()}`);
 }
 
 /** POST /ingester/flush: every head cut into a block before it answers. */
-export async function flush(app: App): Promise<void> {
+export async function flush(app: AppLike): Promise<void> {
   const r = await app.http.fetch(new Request("http://bench/ingester/flush", { method: "POST" }));
   if (r.status !== 200) throw new Error(`flush: ${r.status} ${await r.text()}`);
 }
 
 /** SelectMergeStacktraces as Grafana calls it (Connect JSON); returns the flamegraph total. */
-export async function selectMergeTotal(app: App, profileTypeID: string, labelSelector: string, start: number, end: number): Promise<number> {
+export async function selectMergeTotal(app: AppLike, profileTypeID: string, labelSelector: string, start: number, end: number): Promise<number> {
   const r = await app.http.fetch(
     new Request("http://bench/querier.v1.QuerierService/SelectMergeStacktraces", {
       method: "POST",

@@ -4,8 +4,7 @@
 // Every profile has values of its own; function names are tagged per service, as 50 different
 // programs would have symbols of their own. Bodies are uncompressed pprof.
 
-import type { App } from "../../server/app.ts";
-import { ingest, pool } from "./app-client.ts";
+import { ingest, pool, type AppLike } from "./app-client.ts";
 import { loadFixture, PprofTemplate } from "./pprof-template.ts";
 
 export const ROUND_MS = 10_000;
@@ -52,7 +51,7 @@ export class ServiceLoad {
    * Sends one round through /ingest, `concurrency` requests in flight: clients spread over 10 s
    * keep a busy server a few requests deep, not all of them at once.
    */
-  async sendRound(app: App, round: number, timeMs: number, concurrency: number): Promise<void> {
+  async sendRound(app: AppLike, round: number, timeMs: number, concurrency: number): Promise<void> {
     await pool(this.perRound, concurrency, (j) => {
       const s = Math.floor(j / KINDS.length);
       const b = this.body(s, round, KINDS[j % KINDS.length], timeMs);

@@ -1,9 +1,10 @@
-// Soak: 50 services × 4 profile types every 10 s (load.ts), time compressed, through the real app
-// in a process of its own. Profile time advances 10 s per round without sleeping. The ingester cuts
+// Soak: 50 services × 4 profile types every 10 s (load.ts), time compressed, over HTTP to the real
+// app in a process of its own (soak-server.ts), whose RSS is the one reported: the load generator
+// runs here, as clients would elsewhere. Profile time advances 10 s per round without sleeping. The ingester cuts
 // heads by wall-clock age, so the soak flushes every simulated hour, as the age cut would; cuts by
 // size and the compactor run as they would. RSS is sampled every simulated 5 minutes and reported
 // per hour with the kernel's high-water mark (VmHWM), so peaks between samples count; the goal is
-// that it stays under 256 MB.
+// that it stays under 256 MB (10^6 bytes each).
 //
 // A day takes far longer than the bench's budget on 2 cores (about 35 min), so the soak stops after
 // the last simulated hour that fits in HEARTH_SOAK_BUDGET_S and says how many it covered.
@@ -12,23 +13,21 @@
 //   HEARTH_SOAK_MAX_BLOCK_MB   the ingester's maxBlockBytes
 //   HEARTH_SOAK_COMPACTOR=0    compaction off (to tell its memory from the rest)
 //   HEARTH_SOAK_IDLE_MS        idle per simulated minute (a real server at this load mostly idles)
-//   HEARTH_SOAK_DIAG=1         every 5 simulated minutes RSS before and after a full GC (then after
-//                              HEARTH_SOAK_DIAG_IDLE_MS of idle); the live heap after each flush
+//   HEARTH_SOAK_DIAG=1         the server's log; every 5 simulated minutes and after each flush, RSS
+//                              before and after a full GC and 1 s of idle, the live heap, the head
 //   HEARTH_SOAK_SNAPSHOT=dir   with DIAG, a heap snapshot whenever over 50 MB stays live after a flush
 // Diagnostics change the run: the table's numbers are meant without them.
 
-import { fullGC, heapStats } from "bun:jsc";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp, type App } from "../../server/app.ts";
 import { tenantDirs } from "../../storage/tenant-db.ts";
-import { benchConfig, flush, selectMergeTotal } from "./app-client.ts";
+import { flush, overHttp, selectMergeTotal, type AppLike } from "./app-client.ts";
 import { partMain, progress } from "./child.ts";
 import { blockDirs, dirBytes } from "./disk.ts";
 import { KIND, ROUND_MS, seedOf, ServiceLoad } from "./load.ts";
 import { sumRows } from "./pprof-template.ts";
-import { fmt, mb, memoryNow, ms, peakRssMb, resetPeakRss, timeIt, timeOnce, type Table } from "./table.ts";
+import { fmt, mb, ms, procRssMb, resetPeakRss, timeIt, timeOnce, type Table } from "./table.ts";
 
 const env = process.env;
 const SERVICES = Number(env.HEARTH_SOAK_SERVICES ?? 50);
@@ -51,17 +50,22 @@ export async function soak(t: Table): Promise<void> {
   // Simulated time ends at the last full hour before now: a day of the past, as clients sent it.
   const end = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
   const start = end - HOURS * HOUR_MS;
-  const config = benchConfig(dataDir, "none");
-  if (env.HEARTH_SOAK_MAX_BLOCK_MB) config.ingester.maxBlockBytes = Number(env.HEARTH_SOAK_MAX_BLOCK_MB) * 2 ** 20;
-  if (env.HEARTH_SOAK_COMPACTOR === "0") config.compactor.enabled = false;
   // The compactor plans by simulated time, as a real server's would by its clock: windows close
   // as the day goes on, rather than all counting as closed (the day is in the past).
   let simNow = start;
-  const app = await createApp(config, DIAG ? (m) => progress(`app: ${m}`) : () => {}, { now: () => simNow });
-  const rss0 = memoryNow().rss;
+  const server = await SoakServer.start({
+    dataDir,
+    now: simNow,
+    maxBlockBytes: env.HEARTH_SOAK_MAX_BLOCK_MB ? Number(env.HEARTH_SOAK_MAX_BLOCK_MB) * 2 ** 20 : undefined,
+    compactor: env.HEARTH_SOAK_COMPACTOR !== "0",
+    diag: DIAG,
+    snapshotDir: env.HEARTH_SOAK_SNAPSHOT,
+  });
+  const app = server.app;
+  const rss0 = server.memory().rss;
   t.row(
     `soak: ${SERVICES} services × 4 profile types every 10 s`,
-    `${HOURS} h simulated; WAL without fsync; ${CONCURRENCY} requests in flight; flush every simulated hour`,
+    `${HOURS} h simulated; the server in its own process, over HTTP; WAL without fsync; ${CONCURRENCY} requests in flight; flush every simulated hour`,
     `RSS at start ${fmt(rss0, 0)} MB`,
   );
   let peak = rss0;
@@ -73,43 +77,34 @@ export async function soak(t: Table): Promise<void> {
     while (hours < HOURS) {
       const hourStart = performance.now();
       let hourPeak = 0;
-      resetPeakRss();
+      resetPeakRss(server.pid);
       for (let r = 0; r < ROUNDS_PER_HOUR; r++, round++) {
         simNow = start + round * ROUND_MS;
+        server.setNow(simNow);
         await load.sendRound(app, round, simNow, CONCURRENCY);
         // A real server at this load idles most of the time; HEARTH_SOAK_IDLE_MS gives it some.
         if (IDLE_MS > 0 && round % 6 === 5) await Bun.sleep(IDLE_MS);
         if (r % SAMPLE_EVERY === SAMPLE_EVERY - 1) {
-          const now = memoryNow();
-          hourPeak = Math.max(hourPeak, now.rss);
-          if (DIAG) {
-            // A full GC here changes the run; it is for telling live data from garbage, not for the numbers above.
-            fullGC();
-            const live = memoryNow();
-            await Bun.sleep(Number(env.HEARTH_SOAK_DIAG_IDLE_MS ?? 0));
-            const idle = memoryNow();
-            progress(`soak diag: round ${round + 1}: RSS ${fmt(now.rss, 0)} MB (JS heap ${fmt(now.heap, 0)}), after a full GC ${fmt(live.rss, 0)} MB (JS heap ${fmt(live.heap, 0)}), then idle ${fmt(idle.rss, 0)} MB; ${await headGauges(app)}`);
-          }
+          hourPeak = Math.max(hourPeak, server.memory().rss);
+          if (DIAG) progress(`soak diag: round ${round + 1}: ${await server.diagnose()}; ${await headGauges(app)}`);
         }
       }
-      const before = memoryNow().rss;
+      const before = server.memory().rss;
       const f = await timeOnce(() => flush(app));
-      const after = memoryNow().rss;
-      const jsc = heapStats();
+      const m = server.memory();
       // The kernel's high-water mark also sees the peaks between samples (block writes, compaction).
-      const hwm = peakRssMb();
-      hourPeak = Math.max(hourPeak, before, after, Number.isNaN(hwm) ? 0 : hwm);
+      hourPeak = Math.max(hourPeak, before, m.rss, Number.isNaN(m.peak) ? 0 : m.peak);
       peak = Math.max(peak, hourPeak);
       hours++;
       byHour.push(hourPeak);
       t.row(
         `  simulated hour ${hours}`,
         `${round} rounds, ${round * load.perRound} profiles, ${fmt((performance.now() - t0) / 1000, 0)} s`,
-        `RSS peak ${fmt(hourPeak, 0)} MB, ${fmt(after, 0)} MB after the flush; JS heap ${fmt(jsc.heapSize / 1e6, 0)} MB`,
+        `RSS peak ${fmt(hourPeak, 0)} MB, ${fmt(m.rss, 0)} MB after the flush`,
         `flush ${ms(f.sec)}`,
       );
-      progress(`soak: hour ${hours}/${HOURS} in ${fmt((performance.now() - hourStart) / 1000, 1)} s, RSS peak ${fmt(hourPeak, 0)} MB, ${fmt(after, 0)} MB after the flush`);
-      if (DIAG) await diagnose(app);
+      progress(`soak: hour ${hours}/${HOURS} in ${fmt((performance.now() - hourStart) / 1000, 1)} s, RSS peak ${fmt(hourPeak, 0)} MB, ${fmt(m.rss, 0)} MB after the flush`);
+      if (DIAG) progress(`soak diag: ${await server.diagnose()}; ${await headGauges(app)}`);
       const elapsed = (performance.now() - t0) / 1000;
       if (hours < HOURS && elapsed + elapsed / hours > BUDGET_S) break;
     }
@@ -162,41 +157,69 @@ export async function soak(t: Table): Promise<void> {
         fmt(warm / floor, 1),
       );
     }
-    t.row("  RSS after the queries", "", `${fmt(memoryNow().rss, 0)} MB`);
+    t.row("  RSS after the queries", "", `${fmt(server.memory().rss, 0)} MB`);
   } finally {
-    await app.close();
+    await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 /** The head gauges of /metrics, for diagnostics. */
-async function headGauges(app: App): Promise<string> {
+async function headGauges(app: AppLike): Promise<string> {
   const text = await (await app.http.fetch(new Request("http://bench/metrics"))).text();
   const get = (name: string) => Number(text.split("\n").find((l) => l.startsWith(name + "{"))?.split(" ").pop() ?? NaN);
   return `head ${mb(get("hearth_head_bytes"))} accounted, ${get("hearth_head_series")} series`;
 }
 
-/** What is live after a full GC, against RSS: tells retained garbage from retained data. */
-async function diagnose(app: App): Promise<void> {
-  const before = memoryNow().rss;
-  fullGC();
-  await Bun.sleep(1000);
-  const h = heapStats();
-  const top = Object.entries(h.objectTypeCounts)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 8)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(", ");
-  // HEARTH_SOAK_SNAPSHOT=<dir>: a V8-format heap snapshot whenever much is still live after a flush.
-  if (env.HEARTH_SOAK_SNAPSHOT && h.heapSize > 50e6) {
-    const path = join(env.HEARTH_SOAK_SNAPSHOT, `soak-${Date.now()}.heapsnapshot`);
-    await Bun.write(path, Bun.generateHeapSnapshot("v8"));
-    progress(`soak diag: heap snapshot ${path}; JS heap after it ${fmt(heapStats().heapSize / 1e6, 0)} MB`);
+/** soak-server.ts in a child process, spoken to over HTTP (requests) and IPC (clock, diagnostics). */
+class SoakServer {
+  private constructor(
+    private readonly proc: Bun.Subprocess,
+    readonly app: AppLike,
+    /** Callers waiting for a diagnosis, in the order they asked. */
+    private readonly replies: ((text: string) => void)[],
+  ) {}
+
+  static async start(args: object): Promise<SoakServer> {
+    const port = Promise.withResolvers<number>();
+    const replies: ((text: string) => void)[] = [];
+    const path = new URL("./soak-server.ts", import.meta.url).pathname;
+    const proc = Bun.spawn([process.execPath, path, JSON.stringify(args)], {
+      stdout: "inherit",
+      stderr: "inherit",
+      ipc: (m: { port?: number; diag?: string }) => {
+        if (m.port !== undefined) port.resolve(m.port);
+        if (m.diag !== undefined) replies.shift()?.(m.diag);
+      },
+    });
+    void proc.exited.then((code) => port.reject(new Error(`soak server exited with status ${code} before it listened`)));
+    return new SoakServer(proc, overHttp(`http://127.0.0.1:${await port.promise}`), replies);
   }
-  progress(
-    `soak diag: after flush + full GC + 1 s: RSS ${fmt(before, 0)} → ${fmt(memoryNow().rss, 0)} MB, JS heap ${fmt(h.heapSize / 1e6, 0)} MB ` +
-      `(capacity ${fmt(h.heapCapacity / 1e6, 0)}), extra ${fmt(h.extraMemorySize / 1e6, 0)} MB; ${await headGauges(app)}; ${top}`,
-  );
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  memory(): { rss: number; peak: number } {
+    return procRssMb(this.proc.pid);
+  }
+
+  setNow(now: number): void {
+    this.proc.send({ now });
+  }
+
+  diagnose(): Promise<string> {
+    return new Promise((resolve) => {
+      this.replies.push(resolve);
+      this.proc.send({ diag: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.proc.exitCode === null) this.proc.send({ close: true });
+    const code = await this.proc.exited;
+    if (code !== 0) throw new Error(`soak server exited with status ${code}`);
+  }
 }
 
 if (import.meta.main) await partMain(soak);

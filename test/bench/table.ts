@@ -21,32 +21,27 @@ export const fmt = (x: number, d = 1) => x.toFixed(d);
 export const mb = (bytes: number) => `${fmt(bytes / 1e6, bytes < 10e6 ? 2 : 1)} MB`;
 export const ms = (sec: number) => `${fmt(sec * 1000, sec < 0.01 ? 3 : 1)} ms`;
 
-/** RSS and the JS heap, in MB: the two numbers the memory goals are about. */
 /**
- * The kernel's high-water mark of this process's RSS in MB (VmHWM): catches the peaks between
- * samples, e.g. while a block is written. NaN where /proc is not available.
+ * RSS of a process in MB (VmRSS), and the kernel's high-water mark of it (VmHWM): the mark catches
+ * the peaks between samples, e.g. while a block is written. NaN where /proc is not available.
  */
-export function peakRssMb(): number {
+export function procRssMb(pid: number | "self" = "self"): { rss: number; peak: number } {
   try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+    return { rss: (kb("VmRSS") * 1024) / 1e6, peak: (kb("VmHWM") * 1024) / 1e6 };
   } catch {
-    return Number.NaN;
+    return { rss: Number.NaN, peak: Number.NaN };
   }
 }
 
-/** Restarts the high-water mark from the current RSS (Linux: `5` into /proc/self/clear_refs). */
-export function resetPeakRss(): void {
+/** Restarts a process's high-water mark from its current RSS (Linux: `5` into /proc/<pid>/clear_refs). */
+export function resetPeakRss(pid: number | "self" = "self"): void {
   try {
-    writeFileSync("/proc/self/clear_refs", "5");
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
   } catch {
     // Not Linux, or not allowed: the mark then covers the whole run, which only overstates.
   }
-}
-
-export function memoryNow(): { rss: number; heap: number } {
-  const m = process.memoryUsage();
-  return { rss: m.rss / 1e6, heap: m.heapUsed / 1e6 };
 }
 
 /**
