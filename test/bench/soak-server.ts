@@ -4,7 +4,7 @@
 // no rate limit, WAL without fsync) and a clock the parent sets over IPC, so the compactor plans by
 // simulated time as a real server would by its own.
 //
-// argv: JSON {dataDir, now, maxBlockBytes?, compactor?, diag?}. Messages in: {now}, {diag: true}
+// argv: JSON {dataDir, now, maxBlockBytes?, compactor?, diag?, snapshotDir?}. Messages in: {now}, {diag: true}
 // (answers {diag: text}), {close: true} (flushes, closes, exits 0). Message out first: {port}.
 
 import { fullGC, heapStats } from "bun:jsc";
@@ -32,7 +32,8 @@ const app = await createApp(config, log, { now: () => simNow });
 const server = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
-  maxRequestBodySize: config.limits.ingestionBodyLimitBytes + (1 << 20),
+  // As server/main.ts sizes it.
+  maxRequestBodySize: Math.max(config.limits.ingestionBodyLimitBytes, 1 << 20) + (1 << 20),
   fetch: (req) => app.http.fetch(req),
 });
 
