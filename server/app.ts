@@ -4,7 +4,7 @@
 import type { Hono } from "hono";
 import pkg from "../package.json" with { type: "json" };
 import type { Config } from "./config.ts";
-import { createCompactor } from "./compactor.ts";
+import { createCompactor, type Compactor } from "./compactor.ts";
 import { createDistributor } from "./distributor.ts";
 import { createHttpApp } from "./http.ts";
 import { createIngester, createReadOnlyIngester, type ReplayStats } from "./ingester.ts";
@@ -18,6 +18,7 @@ import { createStoreGateway, type StoreGatewayRole } from "./store-gateway.ts";
 export interface App {
   http: Hono;
   metrics: Metrics;
+  compactor: Compactor;
   replay: ReplayStats;
   close(): Promise<void>;
 }
@@ -84,6 +85,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
   return {
     http,
     metrics,
+    compactor,
     replay: ingester.replay,
     async close() {
       await compactor.close();

@@ -29,6 +29,8 @@ export interface Compactor {
    * (blocks are rewritten without them). Runs in the compactor's queue.
    */
   deleteSeries(tenant: string, matchers: Matcher[]): Promise<{ series: number; blocksRewritten: number }>;
+  /** Waits for the queued passes, then runs compaction passes in the queue until one merges nothing. */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -140,6 +142,13 @@ export function createCompactor(deps: CompactorDeps): Compactor {
       const next = running.then(() => deleteSeriesNow(tenant, matchers));
       running = next.catch(() => {});
       return next;
+    },
+    async settle() {
+      for (;;) {
+        const next = running.then(compact);
+        running = next.catch(() => {});
+        if ((await next).size === 0) return;
+      }
     },
     async close() {
       closed = true;

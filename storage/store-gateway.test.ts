@@ -285,6 +285,8 @@ describe("StoreGateway", () => {
 /** Stack (root first, ';'-joined) → value of row i of a head series. */
 function stacksOf(h: Head, s: Head["series"][number], i: number): [string, number][] {
   const out: [string, number][] = [];
-  for (let j = 0; j < s.stacks[i].length; j++) out.push([h.symbols.stackFrames(s.stacks[i][j]).join(";"), s.values[i][j]]);
+  const ids = s.rowStacks(i);
+  const vs = s.rowValues(i);
+  for (let j = 0; j < ids.length; j++) out.push([h.symbols.stackFrames(ids[j]).join(";"), vs[j]]);
   return out;
 }

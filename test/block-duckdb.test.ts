@@ -35,7 +35,7 @@ test("DuckDB sums profiles.parquet to the head's totals", async () => {
   // series_ref numbers the series in label order (see writeBlock).
   for (const s of [...head.series].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
     let t = 0;
-    for (const vs of s.values) for (const v of vs) t += v;
+    for (let r = 0; r < s.timeMs.length; r++) for (const v of s.rowValues(r)) t += v;
     perSeries.push(t);
     total += t;
   }

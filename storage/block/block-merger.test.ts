@@ -79,8 +79,8 @@ async function writeUnsorted(head: Head, dir: string, rowGroupSize: number): Pro
   for (const s of [...head.series].sort((a, b) => (a.key < b.key ? 1 : -1))) {
     w.startSeries(s.labels, s.profileType);
     for (let r = 0; r < s.timeMs.length; r++) {
-      const ids = Uint32Array.from(s.stacks[r], (id) => stackMap[id]);
-      const vs = Float64Array.from(s.values[r]);
+      const ids = Uint32Array.from(s.rowStacks(r), (id) => stackMap[id]);
+      const vs = Float64Array.from(s.rowValues(r));
       sortByStack(ids, vs, ids.length, new Float64Array(ids.length));
       await w.appendProfile(s.timeMs[r], s.durationNs[r], ids, vs, ids.length);
     }

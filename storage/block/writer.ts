@@ -22,7 +22,12 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
   try {
     // Symbols first: the rows need the block's stack ids.
     const used = new Uint8Array(head.symbols.stackCount);
-    for (const s of series) for (const ids of s.stacks) for (let i = 0; i < ids.length; i++) used[ids[i]] = 1;
+    for (const s of series) {
+      for (let r = 0; r < s.timeMs.length; r++) {
+        const ids = s.rowStacks(r);
+        for (let i = 0; i < ids.length; i++) used[ids[i]] = 1;
+      }
+    }
     const { bytes, stackMap } = encodeBlockSymbols(head.symbols, used);
 
     let ids = new Uint32Array(0);
@@ -33,7 +38,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
       storageStep();
       w.startSeries(s.labels, s.profileType);
       for (const r of timeOrder(s)) {
-        const src = s.stacks[r];
+        const src = s.rowStacks(r);
         const n = src.length;
         if (ids.length < n) {
           ids = new Uint32Array(n);
@@ -42,7 +47,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
           spans = new BigUint64Array(n);
         }
         for (let i = 0; i < n; i++) ids[i] = stackMap[src[i]];
-        values.set(s.values[r]);
+        values.set(s.rowValues(r));
         const sp = s.spans[r];
         if (sp) spans.set(sp);
         sortByStack(ids, values, n, keys, sp ? spans : null);

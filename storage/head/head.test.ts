@@ -90,14 +90,14 @@ describe("head", () => {
     const p = cpuProfile({ "main;a": [1, 0], "main;b": [0, 5] }, T0);
     h.append(labels("a"), p);
     const cpu = h.series.find((x) => x.profileType === CPU)!;
-    expect(cpu.values[0].length).toBe(1);
-    expect([...cpu.values[0]]).toEqual([5]);
+    expect(cpu.rowValues(0).length).toBe(1);
+    expect([...cpu.rowValues(0)]).toEqual([5]);
     // The same stack twice in one profile becomes one entry with the sum.
     const dup = cpuProfile({ "main;a": [1, 3] }, T0 + 1);
     dup.samples = { count: 2, locStart: Uint32Array.of(0, 2, 4), locs: Uint32Array.of(...dup.samples.locs, ...dup.samples.locs), values: Float64Array.of(1, 3, 2, 4), labels: null };
     h.append(labels("dup"), dup);
     const d = h.series.find((x) => x.profileType === CPU && x.labels.some((l) => l.value === "dup"))!;
-    expect([...d.values[0]]).toEqual([7]);
+    expect([...d.rowValues(0)]).toEqual([7]);
   });
 });
 

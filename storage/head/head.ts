@@ -17,6 +17,7 @@ import {
 import type { Profile } from "../model/profile.ts";
 import { profileTypeId } from "../model/profile-type.ts";
 import { sampleSpanIds } from "../model/span-id.ts";
+import { chunkOf, offsetOf, SampleArena, type SampleRef } from "./sample-arena.ts";
 import { SymbolTable } from "./symbol-table.ts";
 
 // Labels the ingester strips before storage: they steer ingestion, they do not name a series.
@@ -28,14 +29,14 @@ export class MemSeries {
   minTime = Infinity;
   maxTime = -Infinity;
   /**
-   * Row r: timestamp (ms), duration (ns), stack ids and values of equal length, and the samples'
-   * span ids (0n for none) or null when the row has none. With spans, a stack id may repeat in a
-   * row, once per span.
+   * Row r: timestamp (ms), duration (ns), its samples (sampleCount[r] stack ids and values at
+   * sampleAt[r] in the head's arena), and their span ids (0n for none) or null when the row has
+   * none. With spans, a stack id may repeat in a row, once per span.
    */
   readonly timeMs: number[] = [];
   readonly durationNs: number[] = [];
-  readonly stacks: Uint32Array[] = [];
-  readonly values: Float64Array[] = [];
+  readonly sampleAt: SampleRef[] = [];
+  readonly sampleCount: number[] = [];
   readonly spans: (BigUint64Array | null)[] = [];
   sorted = true;
 
@@ -43,20 +44,33 @@ export class MemSeries {
     readonly ref: number,
     readonly labels: Labels,
     readonly key: string,
+    readonly arena: SampleArena,
   ) {
     this.profileType = getLabel(labels, LABEL_PROFILE_TYPE) ?? "";
   }
 
-  addRow(timeMs: number, durationNs: number, stacks: Uint32Array, values: Float64Array, spans: BigUint64Array | null) {
-    const n = this.timeMs.length;
-    if (n > 0 && timeMs < this.timeMs[n - 1]) this.sorted = false;
+  addRow(timeMs: number, durationNs: number, at: SampleRef, n: number, spans: BigUint64Array | null) {
+    const rows = this.timeMs.length;
+    if (rows > 0 && timeMs < this.timeMs[rows - 1]) this.sorted = false;
     this.timeMs.push(timeMs);
     this.durationNs.push(durationNs);
-    this.stacks.push(stacks);
-    this.values.push(values);
+    this.sampleAt.push(at);
+    this.sampleCount.push(n);
     this.spans.push(spans);
     if (timeMs < this.minTime) this.minTime = timeMs;
     if (timeMs > this.maxTime) this.maxTime = timeMs;
+  }
+
+  /** Row r's stack ids (a view into the arena). */
+  rowStacks(r: number): Uint32Array {
+    const at = offsetOf(this.sampleAt[r]);
+    return this.arena.ids[chunkOf(this.sampleAt[r])].subarray(at, at + this.sampleCount[r]);
+  }
+
+  /** Row r's values (a view into the arena). */
+  rowValues(r: number): Float64Array {
+    const at = offsetOf(this.sampleAt[r]);
+    return this.arena.values[chunkOf(this.sampleAt[r])].subarray(at, at + this.sampleCount[r]);
   }
 
   /** Row indexes with start <= time <= end. */
@@ -82,6 +96,7 @@ export interface HeadStats {
 
 export class Head {
   readonly symbols = new SymbolTable();
+  readonly samplesArena = new SampleArena();
   readonly series: MemSeries[] = [];
   private byKey = new Map<string, MemSeries>();
   private sampleBytes = 0;
@@ -147,20 +162,23 @@ export class Head {
         if (spanOf && slotSpan[j] !== 0n) withSpan++;
       }
       if (n === 0) continue;
-      const ids = new Uint32Array(n);
-      const vals = new Float64Array(n);
+      const arena = this.samplesArena;
+      const ref = arena.alloc(n);
+      const ids = arena.ids[chunkOf(ref)];
+      const vals = arena.values[chunkOf(ref)];
       const spans = withSpan > 0 ? new BigUint64Array(n) : null;
-      for (let j = 0, o = 0; j < sums.length; j++) {
+      for (let j = 0, o = offsetOf(ref), k = 0; j < sums.length; j++) {
         if (sums[j] === 0) continue;
-        if (spans) spans[o] = slotSpan[j];
+        if (spans) spans[k++] = slotSpan[j];
         ids[o] = slotStack[j];
         vals[o++] = sums[j];
       }
       if (spans) this.hasSpans = true;
-      this.getOrCreateSeries(ls).addRow(timeMs, storedDuration(p.durationNanos), ids, vals, spans);
+      this.getOrCreateSeries(ls).addRow(timeMs, storedDuration(p.durationNanos), ref, n, spans);
       this.rows++;
-      this.samples += ids.length;
-      this.sampleBytes += ids.length * (spans ? 20 : 12) + 64;
+      this.samples += n;
+      // The row's numbers in its series' arrays; its samples are in the arena's bytes.
+      this.sampleBytes += (spans ? n * 8 : 0) + 40;
     }
     if (timeMs < this.minTime) this.minTime = timeMs;
     if (timeMs > this.maxTime) this.maxTime = timeMs;
@@ -170,7 +188,7 @@ export class Head {
     const key = labelsKey(ls);
     let s = this.byKey.get(key);
     if (!s) {
-      s = new MemSeries(this.series.length, ls, key);
+      s = new MemSeries(this.series.length, ls, key, this.samplesArena);
       this.series.push(s);
       this.byKey.set(key, s);
       this.sampleBytes += key.length * 2 + 128;
@@ -183,7 +201,7 @@ export class Head {
       series: this.series.length,
       rows: this.rows,
       samples: this.samples,
-      bytes: this.sampleBytes + this.symbols.bytes,
+      bytes: this.sampleBytes + this.samplesArena.bytes + this.symbols.bytes,
       minTime: this.minTime,
       maxTime: this.maxTime,
     };

@@ -6,6 +6,7 @@ import type { Profile } from "../model/profile.ts";
 import { matchesLabels, type Matcher } from "../model/selector.ts";
 import type { Tree } from "../model/tree.ts";
 import type { Head, MemSeries } from "./head.ts";
+import { chunkOf, offsetOf } from "./sample-arena.ts";
 import { profileFromStackSums, treeFromStackSums } from "./stack-merge.ts";
 
 export { mergedProfileShell } from "./stack-merge.ts";
@@ -119,14 +120,19 @@ export class HeadReader implements ProfileReader {
     const acc = this.scratch;
     const seen = this.seen;
     const touched: number[] = [];
+    const arena = this.head.samplesArena;
     for (const s of this.selectTyped(q)) {
       for (const r of rows(s, q)) {
-        const ids = s.stacks[r];
-        const vs = s.values[r];
         const sp = s.spans[r];
         if (spans && !sp) continue;
-        for (let i = 0; i < ids.length; i++) {
-          if (spans && !spans.has(sp![i])) continue;
+        const ref = s.sampleAt[r];
+        const ids = arena.ids[chunkOf(ref)];
+        const vs = arena.values[chunkOf(ref)];
+        const at = offsetOf(ref);
+        const n = s.sampleCount[r];
+        for (let k = 0; k < n; k++) {
+          if (spans && !spans.has(sp![k])) continue;
+          const i = at + k;
           const id = ids[i];
           if (seen[id] === 0) {
             seen[id] = 1;
@@ -175,9 +181,10 @@ export class HeadReader implements ProfileReader {
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { labels, buckets: new Map() }));
       for (const r of rows(s, q)) {
-        const vs = s.values[r];
+        const vs = s.arena.values[chunkOf(s.sampleAt[r])];
+        const at = offsetOf(s.sampleAt[r]);
         let total = 0;
-        for (let i = 0; i < vs.length; i++) total += vs[i];
+        for (let i = at; i < at + s.sampleCount[r]; i++) total += vs[i];
         // A profile at t belongs to the point at the first step boundary >= t (Pyroscope's (t-step, t]).
         const t = s.timeMs[r];
         const k = Math.max(0, Math.ceil((t - q.start) / step));

@@ -5,7 +5,8 @@
 // simulated time as a real server would by its own.
 //
 // argv: JSON {dataDir, now, maxBlockBytes?, compactor?, diag?, snapshotDir?}. Messages in: {now}, {diag: true}
-// (answers {diag: text}), {close: true} (flushes, closes, exits 0). Message out first: {port}.
+// (answers {diag: text}), {settle: true} (compacts until nothing is left to merge, answers
+// {settled: true}), {close: true} (flushes, closes, exits 0). Message out first: {port}.
 
 import { fullGC, heapStats } from "bun:jsc";
 import { join } from "node:path";
@@ -65,9 +66,10 @@ async function diagnose(): Promise<string> {
   );
 }
 
-process.on("message", (m: { now?: number; diag?: boolean; close?: boolean }) => {
+process.on("message", (m: { now?: number; diag?: boolean; settle?: boolean; close?: boolean }) => {
   if (m.now !== undefined) simNow = m.now;
   if (m.diag) void diagnose().then((text) => process.send!({ diag: text }));
+  if (m.settle) void app.compactor.settle().then(() => process.send!({ settled: true }));
   if (m.close) {
     void (async () => {
       await server.stop();

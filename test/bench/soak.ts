@@ -133,7 +133,10 @@ export async function soak(t: Table): Promise<void> {
       `${fmt(blockBytes / load.bytesSent, 4)} of the pprof bytes`,
     );
 
-    // One service's CPU: the last hour, and all the soak wrote (a day when it fit).
+    // One service's CPU: the last hour, and all the soak wrote (a day when it fit). Asked once
+    // the compactor is done, so the time is the query's, not a merge's running beside it.
+    const settle = await timeOnce(() => server.settle());
+    t.row("  compaction settled", "merges left after the last flush", `${ms(settle.sec)}`);
     const tp = load.cpuOf(QUERY_SERVICE);
     const selector = `{service_name="${load.names[QUERY_SERVICE]}"}`;
     for (const [label, from] of [
@@ -178,22 +181,26 @@ class SoakServer {
     readonly app: AppLike,
     /** Callers waiting for a diagnosis, in the order they asked. */
     private readonly replies: ((text: string) => void)[],
+    /** Callers waiting for compaction to settle. */
+    private readonly settles: (() => void)[],
   ) {}
 
   static async start(args: object): Promise<SoakServer> {
     const port = Promise.withResolvers<number>();
     const replies: ((text: string) => void)[] = [];
+    const settles: (() => void)[] = [];
     const path = new URL("./soak-server.ts", import.meta.url).pathname;
     const proc = Bun.spawn([process.execPath, path, JSON.stringify(args)], {
       stdout: "inherit",
       stderr: "inherit",
-      ipc: (m: { port?: number; diag?: string }) => {
+      ipc: (m: { port?: number; diag?: string; settled?: boolean }) => {
         if (m.port !== undefined) port.resolve(m.port);
         if (m.diag !== undefined) replies.shift()?.(m.diag);
+        if (m.settled) settles.shift()?.();
       },
     });
     void proc.exited.then((code) => port.reject(new Error(`soak server exited with status ${code} before it listened`)));
-    return new SoakServer(proc, overHttp(`http://127.0.0.1:${await port.promise}`), replies);
+    return new SoakServer(proc, overHttp(`http://127.0.0.1:${await port.promise}`), replies, settles);
   }
 
   get pid(): number {
@@ -212,6 +219,14 @@ class SoakServer {
     return new Promise((resolve) => {
       this.replies.push(resolve);
       this.proc.send({ diag: true });
+    });
+  }
+
+  /** Resolves once the server's compactor has nothing left to merge. */
+  settle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.settles.push(resolve);
+      this.proc.send({ settle: true });
     });
   }
 
