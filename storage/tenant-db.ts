@@ -82,8 +82,7 @@ export function supersededBlocks(metas: BlockMeta[]): Set<string> {
   return out;
 }
 
-function newLiveHead(startSegment: number): LiveHead {
-  const head = new Head();
+function newLiveHead(startSegment: number, head = new Head()): LiveHead {
   return { head, reader: new HeadReader(head), createdAt: Date.now(), inflight: 0, drained: null, startSegment, endSegment: Infinity };
 }
 
@@ -337,7 +336,7 @@ export class TenantDB {
   private async cutOnce(): Promise<void> {
     const old = this.live;
     if (old.head.rows > 0 || old.inflight > 0) {
-      this.live = newLiveHead(Infinity);
+      this.live = newLiveHead(Infinity, old.head.successor());
       this.flushing.push(old);
       // Queued behind every append already given to the WAL: those land in earlier segments.
       const segment = await this.wal.cutSegment();

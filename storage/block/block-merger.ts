@@ -10,6 +10,7 @@ import { BlockSource, GroupCache, type SampleRows } from "./block-source.ts";
 import { BlockWriter, compareSeriesKeys, seriesKey, sortByStack } from "./block-writer.ts";
 import { PROFILES_FILE, SYMBOLS_FILE } from "./schema.ts";
 import { StackRemap } from "./stack-remap.ts";
+import type { BlockSymbols } from "./block-symbols.ts";
 import { encodeBlockSymbols } from "./symbols-file-writer.ts";
 import { SymbolTable } from "../head/symbol-table.ts";
 import type { IndexSeries, SeriesProfiles } from "./series-index.ts";
@@ -83,10 +84,26 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   byKey.clear();
 
   const out = new SymbolTable();
+  // Sources of one window hold mostly the same services' symbols: the output is about the size of
+  // the largest, and is allocated at that size once (growing it cost a merge ~2× its size in garbage).
+  const syms: (BlockSymbols | null)[] = sources.map((s) => s.symbols());
+  out.reserve({
+    functions: Math.max(...syms.map((s) => s!.functionCount)),
+    locations: Math.max(...syms.map((s) => s!.packed.mapping.length)),
+    lines: Math.max(...syms.map((s) => s!.packed.lineFn.length)),
+    stacks: Math.max(...syms.map((s) => s!.stackCount)),
+  });
   const remaps: (StackRemap | null)[] = sources.map(() => null);
   const rows: (SampleRows | null)[] = sources.map(() => null);
   const cache = new GroupCache(opts.cacheBytes ?? DEFAULT_MERGE_CACHE_BYTES);
-  const remapOf = (src: number) => (remaps[src] ??= new StackRemap(sources[src].symbols(), out));
+  const remapOf = (src: number) => {
+    let r = remaps[src];
+    if (!r) {
+      r = remaps[src] = new StackRemap(syms[src]!, out);
+      syms[src] = null;
+    }
+    return r;
+  };
   let ids = new Uint32Array(1024);
   let values = new Float64Array(1024);
   let sortKeys = new Float64Array(1024);

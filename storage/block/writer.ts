@@ -21,14 +21,8 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
   const w = BlockWriter.create(blocksDir, { ...opts, spans: head.hasSpans, expectedSamples: head.samples });
   try {
     // Symbols first: the rows need the block's stack ids.
-    const used = new Uint8Array(head.symbols.stackCount);
-    for (const s of series) {
-      for (let r = 0; r < s.timeMs.length; r++) {
-        const ids = s.rowStacks(r);
-        for (let i = 0; i < ids.length; i++) used[ids[i]] = 1;
-      }
-    }
-    const { bytes, stackMap } = encodeBlockSymbols(head.symbols, used);
+    // Only the stacks the rows use: the head may share its symbols with the head after it.
+    const { bytes, stackMap } = encodeBlockSymbols(head.symbols, head.usedStacks());
 
     let ids = new Uint32Array(0);
     let values = new Float64Array(0);

@@ -165,3 +165,51 @@ describe("durations a client got wrong", () => {
     }
   });
 });
+
+describe("successor heads", () => {
+  test("share the symbols while most are in use; each block gets only its own head's stacks", async () => {
+    const { writeBlock } = await import("../block/writer.ts");
+    const { BlockReader } = await import("../block/reader.ts");
+    const { decodeBlockSymbols } = await import("../block/block-symbols.ts");
+    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const a = new Head();
+    a.append(labels("a"), cpuProfile({ "main;work": [1, 10], "main;idle": [1, 5] }, T0));
+    const b = a.successor();
+    expect(b.symbols).toBe(a.symbols);
+    // The next head interns what is new only; the previous one may still be written after.
+    const before = a.symbols.stackCount;
+    b.append(labels("a"), cpuProfile({ "main;work": [1, 20], "main;gc": [1, 3] }, T0 + 10_000));
+    expect(a.symbols.stackCount).toBe(before + 1);
+    const dir = mkdtempSync(join(tmpdir(), "hearth-successor-"));
+    try {
+      const all = { profileTypeId: CPU, matchers: [], start: 0, end: 0 };
+      for (const [h, want] of [
+        [a, { "main;work": 10, "main;idle": 5 }],
+        [b, { "main;work": 20, "main;gc": 3 }],
+      ] as const) {
+        const block = join(dir, (await writeBlock(h, dir)).ulid);
+        const r = await BlockReader.open(block);
+        expect(Object.fromEntries(collapsed(await r.selectMergeTree(all)))).toEqual(want);
+        r.close();
+        // The root, main, and the two leaves: none of the other head's stacks.
+        expect(decodeBlockSymbols(readFileSync(join(block, "symbols.bin"))).stackCount).toBe(4);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("start over once most of the stacks are no longer sent", () => {
+    const a = new Head();
+    a.append(labels("a"), cpuProfile({ "main;a": [1, 1], "main;b": [1, 1], "main;c": [1, 1] }, T0));
+    const b = a.successor();
+    b.append(labels("a"), cpuProfile({ "main;x": [1, 1] }, T0 + 10_000));
+    // b uses 2 of the 5 stacks besides the root: main;x and its parent main.
+    const c = b.successor();
+    expect(c.symbols).not.toBe(a.symbols);
+    expect(c.symbols.stackCount).toBe(1);
+    expect(a.successor().symbols).toBe(a.symbols);
+  });
+});

@@ -204,6 +204,29 @@ describe("SymbolTable", () => {
     expect(Buffer.from(encodeBlockSymbols(again, null).bytes).equals(Buffer.from(first))).toBe(true);
   });
 
+  test("reserved up front: the same ids and bytes, and no array grows within the reservation", () => {
+    const head = new SymbolTable();
+    for (const f of ["cpu.pb.gz", "profile_java", "heap.pb.gz"]) {
+      const p = fixture(f);
+      const g = head.internLocations(p);
+      for (let i = 0; i < p.samples.count; i++) head.internSampleStack(p.samples.locs, p.samples.locStart[i], p.samples.locStart[i + 1], g);
+    }
+    const first = encodeBlockSymbols(head, null).bytes;
+    const sym = decodeBlockSymbols(first);
+    // Half interned before the reservation, as a table already in use would be.
+    const t = new SymbolTable();
+    const r = new StackRemap(sym, t);
+    for (let id = 0; id < sym.stackCount / 2; id++) r.map(id);
+    t.reserve({ functions: sym.functionCount, locations: sym.packed.mapping.length, lines: sym.packed.lineFn.length, stacks: sym.stackCount });
+    const arrays = [t.fnName, t.locMapping, t.lineFn, t.stackParent];
+    for (let id = 0; id < sym.stackCount; id++) expect(r.map(id)).toBe(id);
+    expect([t.fnName, t.locMapping, t.lineFn, t.stackParent].every((a, i) => a === arrays[i])).toBe(true);
+    expect(Buffer.from(encodeBlockSymbols(t, null).bytes).equals(Buffer.from(first))).toBe(true);
+    // Past it, the table grows as before.
+    t.internStackNode(sym.stackCount - 1, 0);
+    expect(t.stackParent).not.toBe(arrays[3]);
+  });
+
   test("nothing interned: the empty stack alone, readable", () => {
     const out = decodeBlockSymbols(encodeBlockSymbols(new SymbolTable(), null).bytes);
     expect(out.stackCount).toBe(1);

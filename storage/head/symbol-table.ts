@@ -95,6 +95,41 @@ export class SymbolTable {
     return n + this.names.size * STRING_BYTES + this.stringChars * 2 + this.mappings.length * MAPPING_BYTES;
   }
 
+  /**
+   * Makes room for at least these many entries at once, so a table about to be filled to a known
+   * size (a merge's output, from its sources' sizes) is allocated once rather than grown by half
+   * again and again, each growth leaving the arrays before it as garbage.
+   */
+  reserve(n: { functions: number; locations: number; lines: number; stacks: number }): void {
+    if (n.functions > this.fnName.length) {
+      this.fnName = growU32(this.fnName, n.functions);
+      this.fnSystem = growU32(this.fnSystem, n.functions);
+      this.fnFile = growU32(this.fnFile, n.functions);
+      const st = new Float64Array(n.functions);
+      st.set(this.fnStart);
+      this.fnStart = st;
+      this.fnSlots = this.rehash(Math.max(this.functionCount, n.functions), (id) => fnHash(this.fnName[id], this.fnSystem[id], this.fnFile[id], this.fnStart[id]), true, this.functionCount);
+    }
+    if (n.locations > this.locMapping.length) {
+      this.locMapping = growI32(this.locMapping, n.locations);
+      this.locAddr = growU32(this.locAddr, 2 * n.locations);
+      const f = new Uint8Array(n.locations);
+      f.set(this.locFolded);
+      this.locFolded = f;
+      this.lineStart = growU32(this.lineStart, n.locations + 1);
+      this.locSlots = this.rehash(Math.max(this.locationCount, n.locations), (id) => this.locHash(id), true, this.locationCount);
+    }
+    if (n.lines > this.lineFn.length) {
+      this.lineFn = growU32(this.lineFn, n.lines);
+      this.lineNo = growI32(this.lineNo, n.lines);
+    }
+    if (n.stacks > this.stackParent.length) {
+      this.stackParent = growU32(this.stackParent, n.stacks);
+      this.stackLoc = growU32(this.stackLoc, n.stacks);
+      this.stackSlots = this.rehash(Math.max(this.stackCount, n.stacks), (id) => stackHash(this.stackParent[id], this.stackLoc[id]), false, this.stackCount);
+    }
+  }
+
   private str(s: string): number {
     const before = this.names.size;
     const id = this.names.intern(s);
@@ -145,15 +180,16 @@ export class SymbolTable {
   }
 
   /**
-   * The smallest slot table not too full for `count` ids (twice the one that filled up). Ids are
-   * stored as id + 1 when `plusOne` (0 marks an empty slot), else as they are, from 1.
+   * The smallest slot table not too full for `count` ids (twice the one that filled up), holding
+   * the `present` ids there are now. Ids are stored as id + 1 when `plusOne` (0 marks an empty
+   * slot), else as they are, from 1.
    */
-  private rehash(count: number, hash: (id: number) => number, plusOne: boolean): Uint32Array<ArrayBuffer> {
+  private rehash(count: number, hash: (id: number) => number, plusOne: boolean, present = count): Uint32Array<ArrayBuffer> {
     let size = 2;
     while (full(count, { length: size })) size *= 2;
     const t = new Uint32Array(size);
     const mask = size - 1;
-    for (let id = plusOne ? 0 : 1; id < count; id++) {
+    for (let id = plusOne ? 0 : 1; id < present; id++) {
       let i = hash(id) & mask;
       while (t[i] !== 0) i = (i + 1) & mask;
       t[i] = plusOne ? id + 1 : id;

@@ -16,6 +16,7 @@
 //   HEARTH_SOAK_DIAG=1         the server's log; every 5 simulated minutes and after each flush, RSS
 //                              before and after a full GC and 1 s of idle, the live heap, the head
 //   HEARTH_SOAK_SNAPSHOT=dir   with DIAG, a heap snapshot whenever over 50 MB stays live after a flush
+//   HEARTH_SOAK_LOG=1          only the server's log, with times (to line up with an RSS trace)
 // Diagnostics change the run: the table's numbers are meant without them.
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -58,7 +59,7 @@ export async function soak(t: Table): Promise<void> {
     now: simNow,
     maxBlockBytes: env.HEARTH_SOAK_MAX_BLOCK_MB ? Number(env.HEARTH_SOAK_MAX_BLOCK_MB) * 2 ** 20 : undefined,
     compactor: env.HEARTH_SOAK_COMPACTOR !== "0",
-    diag: DIAG,
+    diag: DIAG || env.HEARTH_SOAK_LOG === "1",
     snapshotDir: env.HEARTH_SOAK_SNAPSHOT,
   });
   const app = server.app;
