@@ -6,7 +6,7 @@
 // per hour with the kernel's high-water mark (VmHWM), so peaks between samples count; the goal is
 // that it stays under 256 MB (10^6 bytes each).
 //
-// A day takes far longer than the bench's budget on 2 cores (about 70 min), so the soak stops after
+// A day takes far longer than the bench's budget on 2 cores (about 67 min), so the soak stops after
 // the last simulated hour that fits in HEARTH_SOAK_BUDGET_S and says how many it covered.
 // For longer runs and investigations:
 //   HEARTH_SOAK_HOURS, HEARTH_SOAK_SERVICES, HEARTH_SOAK_CONCURRENCY   the load
