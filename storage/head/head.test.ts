@@ -1,6 +1,15 @@
 // The head and its reader on hand-built profiles: interning, rows per sample type, and queries.
 
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { decodePprof } from "../../server/ingest/pprof-decoder.ts";
+import { FIXTURES } from "../../test/helpers/pprof-oracle.ts";
+import { decodeBlockSymbols } from "../block/block-symbols.ts";
+import { BlockReader } from "../block/reader.ts";
+import { writeBlock } from "../block/writer.ts";
 import type { Labels } from "../model/labels.ts";
 import type { Profile } from "../model/profile.ts";
 import { parseSelector } from "../model/selector.ts";
@@ -145,11 +154,6 @@ describe("head reader", () => {
 
 describe("durations a client got wrong", () => {
   test("huge, negative or non-finite durations are stored clamped, and the head still writes as a block", async () => {
-    const { writeBlock } = await import("../block/writer.ts");
-    const { BlockReader } = await import("../block/reader.ts");
-    const { mkdtempSync, rmSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
     const h = new Head();
     const base = cpuProfile({ "main;work": [5, 7] }, T0);
     const durations = [56817658022000000, 2 ** 63, -5, Number.NaN, 1e10];
@@ -168,12 +172,6 @@ describe("durations a client got wrong", () => {
 
 describe("successor heads", () => {
   test("share the symbols while most are in use; each block gets only its own head's stacks", async () => {
-    const { writeBlock } = await import("../block/writer.ts");
-    const { BlockReader } = await import("../block/reader.ts");
-    const { decodeBlockSymbols } = await import("../block/block-symbols.ts");
-    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
     const a = new Head();
     a.append(labels("a"), cpuProfile({ "main;work": [1, 10], "main;idle": [1, 5] }, T0));
     const b = a.successor();
@@ -211,5 +209,46 @@ describe("successor heads", () => {
     expect(c.symbols).not.toBe(a.symbols);
     expect(c.symbols.stackCount).toBe(1);
     expect(a.successor().symbols).toBe(a.symbols);
+  });
+});
+
+describe("successor heads on real profiles", () => {
+  test("blocks cut from heads sharing symbols answer as heads of their own would", async () => {
+    const fixture = (name: string, timeMs: number): Profile => {
+      let b: Uint8Array = readFileSync(join(FIXTURES, "pprof", name));
+      if (b[0] === 0x1f && b[1] === 0x8b) b = gunzipSync(b);
+      return { ...decodePprof(b), timeNanos: BigInt(timeMs) * 1000000n };
+    };
+    const first: [string, string][] = [["cpu.pb.gz", "go"], ["profile_java", "java"]];
+    const second: [string, string][] = [["cpu.pb.gz", "go"], ["heap.pb.gz", "go-heap"]];
+    const fill = (h: Head, profiles: [string, string][], t: number) => {
+      for (const [f, svc] of profiles) h.append([{ name: "__name__", value: f === "heap.pb.gz" ? "memory" : "process_cpu" }, { name: "service_name", value: svc }], fixture(f, t));
+      return h;
+    };
+    const a = fill(new Head(), first, T0);
+    const b = fill(a.successor(), second, T0 + 10_000);
+    expect(b.symbols).toBe(a.symbols);
+    const dir = mkdtempSync(join(tmpdir(), "hearth-successor-fixtures-"));
+    try {
+      for (const [shared, alone] of [
+        [a, fill(new Head(), first, T0)],
+        [b, fill(new Head(), second, T0 + 10_000)],
+      ]) {
+        const block = await BlockReader.open(join(dir, (await writeBlock(shared, dir)).ulid));
+        const own = new HeadReader(alone);
+        const all = { start: 0, end: 0 };
+        const types = (await own.profileTypes(all)).sort();
+        expect((await block.profileTypes(all)).sort()).toEqual(types);
+        for (const t of types) {
+          const q = { profileTypeId: t, matchers: [], ...all };
+          const want = collapsed(await own.selectMergeTree(q));
+          expect(want.size).toBeGreaterThan(0);
+          expect(collapsed(await block.selectMergeTree(q))).toEqual(want);
+        }
+        block.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
