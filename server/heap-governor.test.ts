@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { HeapGovernor } from "./heap-governor.ts";
+import { HeapGovernor, processHeapUsage } from "./heap-governor.ts";
 
 describe("HeapGovernor", () => {
   test("collects only once the heap grows the margin past what the last collection left", () => {
@@ -69,5 +69,19 @@ describe("HeapGovernor", () => {
     expect(g.check()).toBe(true);
     expect(process.memoryUsage().heapUsed).toBeLessThan(before - 16 * 2 ** 20);
     g.close();
+  });
+
+  test("the default usage sees the heap grow between collections, and fall after one", () => {
+    Bun.gc(true);
+    const before = processHeapUsage().heap;
+    // ~50 MB of small objects, kept live until measured.
+    const keep: { name: string; at: number[] }[] = [];
+    for (let i = 0; i < 400_000; i++) keep.push({ name: `frame ${i}`, at: [i, i + 1] });
+    const grown = processHeapUsage().heap;
+    expect(grown - before).toBeGreaterThan(30e6);
+    expect(keep.length).toBe(400_000);
+    keep.length = 0;
+    Bun.gc(true);
+    expect(processHeapUsage().heap).toBeLessThan(grown - 30e6);
   });
 });

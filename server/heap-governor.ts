@@ -26,10 +26,21 @@ export interface HeapGovernorOptions {
    * the engine, whose own collections cost them a third of what forced full ones did.
    */
   checkEveryMs?: number;
-  /** What is in use now; process.memoryUsage() by default. */
+  /** What is in use now; processHeapUsage() by default. */
   usage?: () => HeapUsage;
   /** A full, synchronous collection; Bun.gc(true) by default. */
   collect?: () => void;
+}
+
+/**
+ * The process's heap and external memory now. Bun's heapUsed is only brought up to date by a
+ * collection: between two, it stays put however much is allocated, so a governor reading it never
+ * saw the heap grow. heapTotal (the heap's capacity) grows with every allocation and falls back
+ * to the live size after a full collection.
+ */
+export function processHeapUsage(): HeapUsage {
+  const m = process.memoryUsage();
+  return { heap: Math.max(m.heapUsed, m.heapTotal), external: m.external };
 }
 
 export class HeapGovernor {
@@ -51,12 +62,7 @@ export class HeapGovernor {
     this.margin = opts.marginBytes ?? 16 * 2 ** 20;
     this.liveFraction = opts.liveFraction ?? 0;
     this.externalMargin = opts.externalMarginBytes ?? 16 * 2 ** 20;
-    this.usage =
-      opts.usage ??
-      (() => {
-        const m = process.memoryUsage();
-        return { heap: m.heapUsed, external: m.external };
-      });
+    this.usage = opts.usage ?? processHeapUsage;
     this.collect = opts.collect ?? (() => Bun.gc(true));
     this.floor = this.usage();
     if (opts.checkEveryMs) {

@@ -4,7 +4,8 @@
 
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type ColumnChunk, type FileMetaData } from "hyparquet";
+import { parquetHeader } from "hyparquet/src/column.js";
 import { NotFoundError, RemoteReadError } from "../bucket/bucket.ts";
 import { BlockCorruptError, type BlockMeta } from "./meta.ts";
 import { COL_SPAN, COL_STACK, COL_VALUE, INDEX_FILE, PROFILES_FILE, PROFILES_SCHEMA, PROFILES_SCHEMA_SPANS, parquetDecompressors } from "./schema.ts";
@@ -147,4 +148,85 @@ export async function readStackValues(
   }
   if (gotValues !== end - start || (stacks && gotStacks !== end - start) || (readSpans && gotSpans !== end - start))
     throw new BlockCorruptError(dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
+}
+
+/**
+ * Reads one whole row group's stack_id, value and span_id (when `spans` is given) into the arrays,
+ * as a merge does for every group of its sources. A column chunk in the block's own layout (one
+ * PLAIN page, see plain-column-chunk.ts) is decompressed and its bytes copied straight into the
+ * array: hyparquet's general path left ~7× the group's decoded size in buffers to collect, which
+ * is most of what a merge's reads allocate. Any other chunk (another writer's) is read the general
+ * way. Returns whether the direct way was taken.
+ */
+export async function readGroupColumns(dir: string, pq: ParquetHandle, group: number, stacks: Int32Array, values: Float64Array, spans: BigUint64Array | null): Promise<boolean> {
+  const rg = pq.metadata.row_groups[group];
+  const n = pq.groupStart[group + 1] - pq.groupStart[group];
+  const readSpans = spans !== null && pq.hasSpans;
+  const wanted: [ColumnChunk | undefined, Int32Array | Float64Array | BigUint64Array][] = [
+    [rg.columns.find((c) => c.meta_data?.path_in_schema[0] === COL_STACK), stacks],
+    [rg.columns.find((c) => c.meta_data?.path_in_schema[0] === COL_VALUE), values],
+  ];
+  if (readSpans) wanted.push([rg.columns.find((c) => c.meta_data?.path_in_schema[0] === COL_SPAN), spans]);
+  const ranges = wanted.map(([c]) => chunkRange(c));
+  const general = async () => {
+    await readStackValues(dir, pq, pq.groupStart[group], pq.groupStart[group + 1], stacks, values, false, spans);
+    return false;
+  };
+  if (ranges.some((r) => r === null)) return general();
+  // The chunks are neighbours in the file: one read for all.
+  const lo = Math.min(...ranges.map((r) => r![0]));
+  const hi = Math.max(...ranges.map((r) => r![1]));
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await pq.file.slice(lo, hi);
+  } catch (e) {
+    if (isRemoteFailure(e)) throw e;
+    throw corrupt(dir, PROFILES_FILE, e);
+  }
+  for (let k = 0; k < wanted.length; k++) {
+    const [from, to] = ranges[k]!;
+    const dst = wanted[k][1];
+    let ok: boolean;
+    try {
+      ok = readPlainPage(new DataView(bytes, from - lo, to - from), wanted[k][0]!.meta_data!.codec === "ZSTD", n, new Uint8Array(dst.buffer, dst.byteOffset, n * dst.BYTES_PER_ELEMENT));
+    } catch (e) {
+      throw corrupt(dir, PROFILES_FILE, e);
+    }
+    if (!ok) return general();
+  }
+  if (spans && !readSpans) spans.fill(0n, 0, n);
+  return true;
+}
+
+/** A chunk's byte range [start, end) in the file, or null when it is not ZSTD or uncompressed PLAIN. */
+function chunkRange(c: ColumnChunk | undefined): [number, number] | null {
+  const md = c?.meta_data;
+  if (!md || md.dictionary_page_offset !== undefined || md.encodings.some((e) => e !== "PLAIN")) return null;
+  if (md.codec !== "ZSTD" && md.codec !== "UNCOMPRESSED") return null;
+  const start = Number(md.data_page_offset);
+  return [start, start + Number(md.total_compressed_size)];
+}
+
+/**
+ * Decodes a column chunk that is exactly one PLAIN data page (v1, or v2 without levels) of `n`
+ * values, zstd-compressed or not, into `out` (their bytes); false when the chunk is laid out otherwise.
+ */
+function readPlainPage(view: DataView, zstd: boolean, n: number, out: Uint8Array): boolean {
+  const reader = { view, offset: 0 };
+  const h = parquetHeader(reader);
+  let body = new Uint8Array(view.buffer, view.byteOffset + reader.offset, view.byteLength - reader.offset);
+  if (body.length !== h.compressed_page_size) return false;
+  let compressed = true;
+  if (h.type === "DATA_PAGE") {
+    if (h.data_page_header?.encoding !== "PLAIN" || h.data_page_header.num_values !== n) return false;
+  } else if (h.type === "DATA_PAGE_V2") {
+    const v2 = h.data_page_header_v2;
+    if (!v2 || v2.encoding !== "PLAIN" || v2.num_values !== n || v2.num_nulls !== 0) return false;
+    if (v2.definition_levels_byte_length !== 0 || v2.repetition_levels_byte_length !== 0) return false;
+    compressed = v2.is_compressed !== false;
+  } else return false;
+  if (zstd && compressed && body.length > 0) body = Bun.zstdDecompressSync(body);
+  if (body.length !== out.length) throw new Error(`a page of ${n} values holds ${body.length} bytes, expected ${out.length}`);
+  out.set(body);
+  return true;
 }

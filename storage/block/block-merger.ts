@@ -84,26 +84,24 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   byKey.clear();
 
   const out = new SymbolTable();
-  // Sources of one window hold mostly the same services' symbols: the output is about the size of
-  // the largest, and is allocated at that size once (growing it cost a merge ~2× its size in garbage).
-  const syms: (BlockSymbols | null)[] = sources.map((s) => s.symbols());
-  out.reserve({
-    functions: Math.max(...syms.map((s) => s!.functionCount)),
-    locations: Math.max(...syms.map((s) => s!.packed.mapping.length)),
-    lines: Math.max(...syms.map((s) => s!.packed.lineFn.length)),
-    stacks: Math.max(...syms.map((s) => s!.stackCount)),
-  });
-  const remaps: (StackRemap | null)[] = sources.map(() => null);
+  // One source's symbols at a time: decoded, their locations interned, then let go, with a chance
+  // for the heap governor to collect before the next. Each leaves 10–30 MB of garbage (the file,
+  // decoded strings); four at once, before any collection, raised a merge's peak by ~55 MB.
+  // Sources of one window hold mostly the same services' symbols, so the output is about the size
+  // of the first and is allocated at that size once (growing it cost a merge ~2× its size in
+  // garbage); its stacks at the largest source's count.
+  const remaps: StackRemap[] = [];
+  for (const source of sources) {
+    const sym = source.symbols();
+    if (remaps.length === 0) out.reserve({ functions: sym.functionCount, locations: sym.packed.mapping.length, lines: sym.packed.lineFn.length, stacks: 0 });
+    const remap = new StackRemap(sym, out);
+    remap.internLocations();
+    remaps.push(remap);
+    storageStep();
+  }
+  out.reserve({ functions: 0, locations: 0, lines: 0, stacks: Math.max(...remaps.map((r) => r.stackCount)) });
   const rows: (SampleRows | null)[] = sources.map(() => null);
   const cache = new GroupCache(opts.cacheBytes ?? DEFAULT_MERGE_CACHE_BYTES);
-  const remapOf = (src: number) => {
-    let r = remaps[src];
-    if (!r) {
-      r = remaps[src] = new StackRemap(syms[src]!, out);
-      syms[src] = null;
-    }
-    return r;
-  };
   let ids = new Uint32Array(1024);
   let values = new Float64Array(1024);
   let sortKeys = new Float64Array(1024);
@@ -111,7 +109,11 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
 
   // The output has a span_id column when a source has one.
   let withSpans = false;
-  for (const source of sources) if ((await source.rows(cache)).hasSpans) withSpans = true;
+  for (const source of sources) {
+    if ((await source.rows(cache)).hasSpans) withSpans = true;
+    // Parsing a large footer leaves a few MB of garbage.
+    storageStep();
+  }
   const expectedSamples = sources.reduce((n, s) => n + s.meta.stats.numSamples, 0);
   const w = BlockWriter.create(blocksDir, { rowGroupSize: opts.rowGroupSize, spans: withSpans, expectedSamples });
   try {
@@ -148,7 +150,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
         const i = cursor[win];
         const n = p.sampleCount[i];
         const src = parts[win].src;
-        const remap = remapOf(src);
+        const remap = remaps[src];
         if (ids.length < n) {
           ids = new Uint32Array(n);
           values = new Float64Array(n);
@@ -188,7 +190,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
       stacks: out.stackCount,
       locations: out.locationCount,
       functions: out.functionCount,
-      bytes: out.bytes + remaps.reduce((b, r) => b + (r?.bytes ?? 0), 0),
+      bytes: out.bytes + remaps.reduce((b, r) => b + r.bytes, 0),
     };
     if (stats.rows === 0) {
       w.abort();

@@ -3,7 +3,7 @@
 // file is checked against meta.json, and damage is reported as BlockCorruptError naming the block.
 
 import { readFileSync } from "node:fs";
-import { checkBlockFile, openBlockIndex, openProfilesParquet, readStackValues, type ParquetHandle } from "./block-files.ts";
+import { checkBlockFile, openBlockIndex, openProfilesParquet, readGroupColumns, type ParquetHandle } from "./block-files.ts";
 import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
 import { BlockCorruptError, type BlockMeta } from "./meta.ts";
 import { BlockReader } from "./reader.ts";
@@ -215,7 +215,7 @@ export class SampleRows {
     const n = end - start;
     const { stacks, values } = this.cache.take(n);
     const spans = this.pq.hasSpans ? new BigUint64Array(n) : null;
-    await readStackValues(this.dir, this.pq, start, end, stacks, values, false, spans);
+    await readGroupColumns(this.dir, this.pq, g, stacks, values, spans);
     const e: CachedGroup = { owner: this, group: g, stacks, values, spans };
     this.groups.set(g, e);
     this.cache.add(e);

@@ -15,15 +15,13 @@ import {
   COL_TIME,
   COL_VALUE,
   INDEX_FILE,
-  PAGE_SIZE,
-  PROFILES_ENCODING,
   PROFILES_FILE,
   PROFILES_SCHEMA,
   PROFILES_SCHEMA_SPANS,
   SYMBOLS_FILE,
-  parquetCompressors,
   rowGroupSizeFor,
 } from "./schema.ts";
+import { writePlainChunk, type ChunkSink } from "./plain-column-chunk.ts";
 import { buildSeriesIndex, SeriesToIndex } from "./series-index.ts";
 import { fsyncDir, writeDurable } from "../durable.ts";
 
@@ -97,7 +95,7 @@ export class BlockWriter {
     try {
       this.sink = new FileSink(join(this.tmp, PROFILES_FILE));
       const schema = opts.spans ? PROFILES_SCHEMA_SPANS : PROFILES_SCHEMA;
-      this.pw = new ParquetWriter({ writer: this.sink, schema, codec: "ZSTD", compressors: parquetCompressors });
+      this.pw = new ParquetWriter({ writer: this.sink, schema, codec: "ZSTD" });
     } catch (e) {
       rmSync(this.tmp, { recursive: true, force: true });
       throw e;
@@ -170,19 +168,22 @@ export class BlockWriter {
   private async flush(): Promise<void> {
     const fill = this.fill;
     if (fill === 0) return;
-    // No min/max statistics: reads find rows through the series index, never through them, and
-    // computing them took ~20% of a merge's time (they walk every value, as bigints for INT64).
-    await this.pw.write({
-      rowGroupSize: fill,
-      pageSize: PAGE_SIZE,
-      columnData: [
-        { name: COL_SERIES, data: this.colSeries.subarray(0, fill), encoding: PROFILES_ENCODING[COL_SERIES], statistics: false },
-        { name: COL_TIME, data: this.colTime.subarray(0, fill), encoding: PROFILES_ENCODING[COL_TIME], statistics: false },
-        { name: COL_STACK, data: this.colStack.subarray(0, fill), encoding: PROFILES_ENCODING[COL_STACK], statistics: false },
-        { name: COL_VALUE, data: this.colValue.subarray(0, fill), encoding: PROFILES_ENCODING[COL_VALUE], statistics: false },
-        ...(this.colSpan ? [{ name: COL_SPAN, data: this.colSpan.subarray(0, fill), encoding: PROFILES_ENCODING[COL_SPAN], statistics: false }] : []),
-      ],
-    });
+    // One page per column chunk, the column arrays' own bytes (plain-column-chunk.ts). No min/max
+    // statistics: reads find rows through the series index, never through them.
+    const start = this.sink.offset;
+    const columns = [
+      writePlainChunk(this.sink, COL_SERIES, "INT32", this.colSeries, fill),
+      writePlainChunk(this.sink, COL_TIME, "INT64", this.colTime, fill),
+      writePlainChunk(this.sink, COL_STACK, "INT32", this.colStack, fill),
+      writePlainChunk(this.sink, COL_VALUE, "DOUBLE", this.colValue, fill),
+    ];
+    if (this.colSpan) columns.push(writePlainChunk(this.sink, COL_SPAN, "INT64", this.colSpan, fill));
+    let uncompressed = 0n;
+    for (const c of columns) uncompressed += c.meta_data!.total_uncompressed_size;
+    // The footer hyparquet-writer's finish() writes lists these groups.
+    this.pw.row_groups.push({ columns, total_byte_size: uncompressed, num_rows: BigInt(fill), total_compressed_size: BigInt(this.sink.offset - start) });
+    this.pw.num_rows += BigInt(fill);
+    this.sink.flush();
     this.fill = 0;
     // A big block takes seconds to write: let the process serve requests between row groups.
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -277,9 +278,10 @@ export function sortByStack(ids: Uint32Array, values: Float64Array, n: number, k
 
 /**
  * hyparquet-writer's Writer over a file descriptor: the buffer is flushed to disk past 1 MB, and
- * finish() fsyncs, which the library's own fileWriter does not.
+ * finish() fsyncs, which the library's own fileWriter does not. Compressed pages go to the file
+ * as they are (appendDirect), not through the buffer.
  */
-class FileSink extends ByteWriter {
+class FileSink extends ByteWriter implements ChunkSink {
   private fd: number;
   constructor(path: string) {
     super(1 << 20);
@@ -287,14 +289,23 @@ class FileSink extends ByteWriter {
   }
 
   private drain() {
-    const b = new Uint8Array(this.buffer, 0, this.index);
-    for (let o = 0; o < b.length; ) o += writeSync(this.fd, b, o, b.length - o);
+    this.writeAll(new Uint8Array(this.buffer, 0, this.index));
     this.index = 0;
+  }
+
+  private writeAll(b: Uint8Array) {
+    for (let o = 0; o < b.length; ) o += writeSync(this.fd, b, o, b.length - o);
   }
 
   override ensure(size: number): void {
     if (this.index > 1 << 20) this.drain();
     super.ensure(size);
+  }
+
+  appendDirect(bytes: Uint8Array): void {
+    this.drain();
+    this.writeAll(bytes);
+    this.offset += bytes.length;
   }
 
   flush(): void {

@@ -2,7 +2,7 @@
 // columns, sorted by (series_ref, time_ms), so a series' samples are one contiguous row range.
 // A block whose profiles carry span ids has a fifth column, span_id; others do not pay for it.
 
-import type { ColumnSource, SchemaElement } from "hyparquet-writer";
+import type { SchemaElement } from "hyparquet-writer";
 
 export const PROFILES_FILE = "profiles.parquet";
 export const INDEX_FILE = "index.sqlite";
@@ -16,11 +16,12 @@ export const COL_VALUE = "value";
 export const COL_SPAN = "span_id";
 
 /**
- * series_ref and time_ms repeat for every sample of a profile: RLE-dictionary (series_ref) and
- * zstd over plain values (time_ms; delta encoding was as small but 2x slower to write, on bigints)
- * make them nearly free. stack_id and value are PLAIN: read back as typed-array views with no
- * dictionary lookup, and zstd finds the repeats between profiles. value is DOUBLE, the head's
- * type, so nothing is converted, and DuckDB sums it as is.
+ * Every column is PLAIN, one page per column chunk, zstd-compressed (plain-column-chunk.ts).
+ * series_ref and time_ms repeat for every sample of a profile, and zstd makes those runs nearly
+ * free (as small as RLE-dictionary and delta encoding were, without encoding value by value).
+ * stack_id and value are read back as typed-array views with no dictionary lookup, and zstd finds
+ * the repeats between profiles. value is DOUBLE, the head's type, so nothing is converted, and
+ * DuckDB sums it as is.
  */
 export const PROFILES_SCHEMA: SchemaElement[] = [
   { name: "root", num_children: 4 },
@@ -37,23 +38,12 @@ export const PROFILES_SCHEMA_SPANS: SchemaElement[] = [
   { name: COL_SPAN, type: "INT64", repetition_type: "REQUIRED" },
 ];
 
-/** Per column; undefined lets the writer pick RLE-dictionary when it halves the size. */
-export const PROFILES_ENCODING: Record<string, ColumnSource["encoding"]> = {
-  [COL_SERIES]: undefined,
-  [COL_TIME]: "PLAIN",
-  [COL_STACK]: "PLAIN",
-  [COL_VALUE]: "PLAIN",
-  // Mostly 0 (samples without a span): zstd over plain values makes those runs nearly free.
-  [COL_SPAN]: "PLAIN",
-};
-
 /**
  * Rows per row group for a block of about `samples` rows: a power of two from 16K to 128K, so a
- * file has at most ~512 groups until it is large. Both ends cost memory: hyparquet-writer holds
- * several copies of a group while writing it (16K rows instead of 128K lowered the peak RSS of a
- * 32 MiB head's block write by ~40 MB and of a 4-block merge by ~25 MB), and every group's
- * metadata is a few KB of objects held by the writer and by each reader (a 12 h soak block in 16K
- * groups had 17,000 of them; its merge peaked at 478 MB).
+ * file has at most ~512 groups until it is large. Both ends cost memory: the writer holds a group's
+ * columns and a reader decodes a whole group at once, and every group's metadata is a few KB of
+ * objects held by the writer and by each reader (a 12 h soak block in 16K groups had 17,000 of
+ * them; its merge peaked at 478 MB).
  */
 export function rowGroupSizeFor(samples: number): number {
   const want = 2 ** Math.ceil(Math.log2(Math.max(1, samples) / 512));
@@ -64,17 +54,13 @@ export const MIN_ROW_GROUP_SIZE = 16 * 1024;
 export const MAX_ROW_GROUP_SIZE = 128 * 1024;
 
 /**
- * Uncompressed bytes per data page at most, the unit a read decodes and zstd compresses. A row
- * group's column (16K–128K values, 64 KB–1 MB) fits in one page, so the whole column chunk is
+ * Uncompressed bytes per data page at most, the unit a read decodes and zstd compresses. The
+ * writer makes each column chunk one page (16K–128K values, 64 KB–1 MB), so the whole chunk is
  * compressed at once and zstd sees the repeats of consecutive profiles.
  */
 export const PAGE_SIZE = 1 << 20;
 
 export const ZSTD_LEVEL = 3;
-
-export const parquetCompressors = {
-  ZSTD: (b: Uint8Array): Uint8Array => new Uint8Array(Bun.zstdCompressSync(b, { level: ZSTD_LEVEL })),
-};
 
 export const parquetDecompressors = {
   // A plain Uint8Array view of Bun's output, not a copy of it.

@@ -79,15 +79,21 @@ export class StackRemap {
     return this.intern(id);
   }
 
-  private intern(id: number): number {
-    const sym = this.into;
-    // Locations are few next to samples: intern them all at the first stack that needs one, then
-    // let the block's location, function and string objects go.
+  /**
+   * Interns all of the block's locations now (else the first stack mapped does), and lets the
+   * block's location, function and string objects go: they are few next to samples.
+   */
+  internLocations(): Uint32Array {
     if (!this.globalLoc) {
-      this.globalLoc = internBlockLocations(sym, this.sym!);
+      this.globalLoc = internBlockLocations(this.into, this.sym!);
       this.sym = null;
     }
-    const globalLoc = this.globalLoc;
+    return this.globalLoc;
+  }
+
+  private intern(id: number): number {
+    const sym = this.into;
+    const globalLoc = this.internLocations();
     // Block stacks list parents before children, as a head's do. Climb to the nearest ancestor
     // already mapped, then intern back down to `id`.
     const path = this.path;
