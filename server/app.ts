@@ -12,7 +12,7 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { openOverrides } from "./overrides.ts";
 import { createQuerier } from "./querier.ts";
 import { HeapGovernor } from "./heap-governor.ts";
-import { onStorageDone, onStorageStep } from "../storage/storage-step.ts";
+import { onStorageReleased, onStorageStep } from "../storage/storage-step.ts";
 import { createStoreGateway, type StoreGatewayRole } from "./store-gateway.ts";
 
 export interface App {
@@ -32,7 +32,7 @@ export async function createApp(config: Config, log: (msg: string) => void = con
   const metrics = createMetrics();
   const heap = new HeapGovernor();
   onStorageStep(() => heap.poke());
-  onStorageDone(() => heap.collectNow());
+  onStorageReleased(() => heap.collectNow());
   metrics.registry.gauge({ name: "hearth_heap_collections", help: "Full garbage collections forced to keep the JS heap near its live size, since start.", collect: (m) => m.set({}, heap.collections) });
   metrics.registry.gauge({ name: "hearth_heap_collection_seconds", help: "Time spent in those collections since start.", collect: (m) => m.set({}, heap.collectMs / 1000) });
   const readOnly = config.storage.readOnly;

@@ -1,5 +1,5 @@
-// The storage hooks the server's heap governor hangs on: a block write and a merge each report
-// that they finished exactly once, after their steps.
+// The storage hooks the server's heap governor hangs on: a block write reports its working set
+// released once, at its end; a merge after each source's symbols, after its rows, and at its end.
 
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,19 +10,19 @@ import { writeBlock } from "./block/writer.ts";
 import { compactBlocks } from "./compact.ts";
 import { Head } from "./head/head.ts";
 import { sortLabels } from "./model/labels.ts";
-import { onStorageDone, onStorageStep } from "./storage-step.ts";
+import { onStorageReleased, onStorageStep } from "./storage-step.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "hearth-storage-step-"));
 afterAll(() => {
   onStorageStep(null);
-  onStorageDone(null);
+  onStorageReleased(null);
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test("writeBlock and a merge each call the done hook once, after their steps", async () => {
+test("writeBlock releases once, at its end; a merge after each source's symbols, its rows, and at its end", async () => {
   const events: string[] = [];
   onStorageStep(() => events.push("step"));
-  onStorageDone(() => events.push("done"));
+  onStorageReleased(() => events.push("released"));
   const head = (t: number) => {
     const h = new Head();
     const p = fixtureProfile("profile_java");
@@ -30,13 +30,16 @@ test("writeBlock and a merge each call the done hook once, after their steps", a
     return h;
   };
   const a = await writeBlock(head(1_000), tmp);
-  expect(events.filter((e) => e === "done")).toHaveLength(1);
-  expect(events.at(-1)).toBe("done");
+  expect(events.filter((e) => e === "released")).toHaveLength(1);
+  expect(events.at(-1)).toBe("released");
   expect(events).toContain("step");
   const b = await writeBlock(head(2_000), tmp);
   events.length = 0;
   await compactBlocks([join(tmp, a.ulid), join(tmp, b.ulid)], tmp);
-  expect(events.filter((e) => e === "done")).toHaveLength(1);
-  expect(events.at(-1)).toBe("done");
-  expect(events).toContain("step");
+  // Two sources' symbols, the rows, the end; steps (one per series) between the second and third.
+  const released = events.flatMap((e, i) => (e === "released" ? [i] : []));
+  expect(released).toHaveLength(4);
+  expect(released.slice(0, 2)).toEqual([0, 1]);
+  expect(events.slice(2, released[2])).toContain("step");
+  expect(events.at(-1)).toBe("released");
 });

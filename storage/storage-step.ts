@@ -13,14 +13,18 @@ export function storageStep(): void {
   hook?.();
 }
 
-let doneHook: (() => void) | null = null;
+let releasedHook: (() => void) | null = null;
 
-/** Sets the hook run when a block write or merge has finished (the server's heap governor). */
-export function onStorageDone(fn: (() => void) | null): void {
-  doneHook = fn;
+/** Sets the hook run when a block write or merge has let go of a large working set (the server's heap governor). */
+export function onStorageReleased(fn: (() => void) | null): void {
+  releasedHook = fn;
 }
 
-/** A block write or merge finished: what it held is garbage now, all at once. */
-export function storageDone(): void {
-  doneHook?.();
+/**
+ * A block write or merge has just let go of a large working set (a source's decoded symbols, the
+ * rows' buffers, or everything, at its end): it is garbage now, all at once, and worth collecting
+ * before the next phase allocates over it.
+ */
+export function storageReleased(): void {
+  releasedHook?.();
 }

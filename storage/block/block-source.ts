@@ -117,6 +117,12 @@ export class GroupCache {
     this.bytes += groupBytes(e);
   }
 
+  /** Drops every group, and the spare arrays. */
+  clear(): void {
+    for (const e of this.lru) this.release(e);
+    this.spare.length = 0;
+  }
+
   /** Drops a group from the cache (and its source); its arrays serve a later load. */
   release(e: CachedGroup): void {
     if (!this.lru.delete(e)) return;

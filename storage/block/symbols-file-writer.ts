@@ -65,7 +65,10 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): {
   }
   const str = (id: number) => strMap[id];
 
-  const file = new SymbolsFileWriter(strings);
+  // The file's size, about: a few varint bytes per entry, the strings' chars (names are mostly ASCII).
+  const estimate = sym.stringChars + 4 * strings.length + 24 * maps.length + 8 * fns.length + 12 * locs + 4 * lineStart[sym.locationCount] + 6 * stacks + 64;
+  if (process.env.EST) console.log("estimate", estimate);
+  const file = new SymbolsFileWriter(strings, estimate);
   file.count(maps.length);
   for (const g of maps) {
     const m = sym.mappings[g];
@@ -91,10 +94,14 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): {
  * to the constructor, written first. Every encoder goes through it, so the format lives in one place.
  */
 export class SymbolsFileWriter {
-  private readonly body = new ByteSink();
+  private readonly body: ByteSink;
 
-  /** Starts the file with its string table; sections refer to strings by index in `strings`. */
-  constructor(strings: string[]) {
+  /**
+   * Starts the file with its string table; sections refer to strings by index in `strings`.
+   * `sizeHint`: about how many bytes the sections will take, with the strings.
+   */
+  constructor(strings: string[], sizeHint?: number) {
+    this.body = new ByteSink(sizeHint);
     this.body.uint(strings.length);
     for (const s of strings) this.body.str(s);
   }
@@ -146,7 +153,8 @@ export class SymbolsFileWriter {
 
   /** The file: magic, version, then one zstd frame of the string table and the sections. */
   finish(): Uint8Array {
-    const packed = new Uint8Array(Bun.zstdCompressSync(this.body.view(), { level: ZSTD_LEVEL }));
+    if (process.env.EST) console.log("symbols body", this.body.view().length);
+    const packed = Bun.zstdCompressSync(this.body.view(), { level: ZSTD_LEVEL });
     const bytes = new Uint8Array(SYMBOLS_MAGIC.length + 1 + packed.length);
     bytes.set(SYMBOLS_MAGIC);
     bytes[SYMBOLS_MAGIC.length] = SYMBOLS_VERSION;

@@ -6,8 +6,13 @@ const dec = new TextDecoder("utf-8", { fatal: true });
 
 /** A growable byte buffer written front to back. */
 export class ByteSink {
-  private buf = new Uint8Array(1024);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity`: the bytes expected, when known; growing by doubling to a large size leaves as much garbage again. */
+  constructor(capacity = 1024) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private reserve(n: number) {
     if (this.len + n <= this.buf.length) return;

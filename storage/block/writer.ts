@@ -5,7 +5,7 @@ import type { Head, MemSeries } from "../head/head.ts";
 import { BlockWriter, compareSeriesKeys, sortByStack, type FinishOptions } from "./block-writer.ts";
 import { encodeBlockSymbols } from "./symbols-file-writer.ts";
 import type { BlockMeta } from "./meta.ts";
-import { storageDone, storageStep } from "../storage-step.ts";
+import { storageReleased, storageStep } from "../storage-step.ts";
 
 export interface WriteBlockOptions extends FinishOptions {
   ulid?: string;
@@ -49,7 +49,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
       }
     }
     const meta = await w.finish(bytes, opts);
-    storageDone();
+    storageReleased();
     return meta;
   } catch (e) {
     w.abort();

@@ -46,7 +46,8 @@ const MAPPING_BYTES = 200;
 export class SymbolTable {
   /** Every string (function names, system names, file names); trees share it for frame names. */
   readonly names = new StringTable();
-  private stringChars = 0;
+  /** UTF-16 code units of the distinct strings (their UTF-8 is about as long for symbol names). */
+  stringChars = 0;
 
   /** Mappings are few (one per binary): objects, found by a key string. */
   readonly mappings: Mapping[] = [];
