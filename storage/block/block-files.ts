@@ -150,28 +150,35 @@ export async function readStackValues(
     throw new BlockCorruptError(dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
 }
 
+/** One row group's columns, as a merge reads them. */
+export interface GroupColumns {
+  stacks: Int32Array;
+  values: Float64Array;
+  /** Span ids when asked for (zeros if the file has no such column), else null. */
+  spans: BigUint64Array | null;
+  /** Whether the group was decoded directly (the block's own layout), not through hyparquet. */
+  direct: boolean;
+}
+
 /**
- * Reads one whole row group's stack_id, value and span_id (when `spans` is given) into the arrays,
- * as a merge does for every group of its sources. A column chunk in the block's own layout (one
- * PLAIN page, see plain-column-chunk.ts) is decompressed and its bytes copied straight into the
- * array: hyparquet's general path left ~7× the group's decoded size in buffers to collect, which
- * is most of what a merge's reads allocate. Any other chunk (another writer's) is read the general
- * way. Returns whether the direct way was taken.
+ * Reads one whole row group's stack_id, value and (with `withSpans`) span_id, as a merge does for
+ * every group of its sources. A column chunk in the block's own layout (one PLAIN page, see
+ * plain-column-chunk.ts) is decompressed and the output itself becomes the array: hyparquet's
+ * general path left ~7× the group's decoded size in buffers to collect, most of what a merge's
+ * reads allocated. Any other chunk (another writer's) is read the general way.
  */
-export async function readGroupColumns(dir: string, pq: ParquetHandle, group: number, stacks: Int32Array, values: Float64Array, spans: BigUint64Array | null): Promise<boolean> {
+export async function readGroupColumns(dir: string, pq: ParquetHandle, group: number, withSpans: boolean): Promise<GroupColumns> {
   const rg = pq.metadata.row_groups[group];
   const n = pq.groupStart[group + 1] - pq.groupStart[group];
-  const readSpans = spans !== null && pq.hasSpans;
-  const wanted: [ColumnChunk | undefined, Int32Array | Float64Array | BigUint64Array][] = [
-    [rg.columns.find((c) => c.meta_data?.path_in_schema[0] === COL_STACK), stacks],
-    [rg.columns.find((c) => c.meta_data?.path_in_schema[0] === COL_VALUE), values],
-  ];
-  if (readSpans) wanted.push([rg.columns.find((c) => c.meta_data?.path_in_schema[0] === COL_SPAN), spans]);
-  const ranges = wanted.map(([c]) => chunkRange(c));
-  const general = async () => {
-    await readStackValues(dir, pq, pq.groupStart[group], pq.groupStart[group + 1], stacks, values, false, spans);
-    return false;
+  const readSpans = withSpans && pq.hasSpans;
+  const general = async (): Promise<GroupColumns> => {
+    const out = { stacks: new Int32Array(n), values: new Float64Array(n), spans: withSpans ? new BigUint64Array(n) : null, direct: false };
+    await readStackValues(dir, pq, pq.groupStart[group], pq.groupStart[group + 1], out.stacks, out.values, false, out.spans);
+    return out;
   };
+  const names = readSpans ? [COL_STACK, COL_VALUE, COL_SPAN] : [COL_STACK, COL_VALUE];
+  const chunks = names.map((name) => rg.columns.find((c) => c.meta_data?.path_in_schema[0] === name));
+  const ranges = chunks.map(chunkRange);
   if (ranges.some((r) => r === null)) return general();
   // The chunks are neighbours in the file: one read for all.
   const lo = Math.min(...ranges.map((r) => r![0]));
@@ -183,19 +190,32 @@ export async function readGroupColumns(dir: string, pq: ParquetHandle, group: nu
     if (isRemoteFailure(e)) throw e;
     throw corrupt(dir, PROFILES_FILE, e);
   }
-  for (let k = 0; k < wanted.length; k++) {
+  const pages: Uint8Array[] = [];
+  for (let k = 0; k < chunks.length; k++) {
     const [from, to] = ranges[k]!;
-    const dst = wanted[k][1];
-    let ok: boolean;
+    let page: Uint8Array | null;
     try {
-      ok = readPlainPage(new DataView(bytes, from - lo, to - from), wanted[k][0]!.meta_data!.codec === "ZSTD", n, new Uint8Array(dst.buffer, dst.byteOffset, n * dst.BYTES_PER_ELEMENT));
+      page = readPlainPage(new DataView(bytes, from - lo, to - from), chunks[k]!.meta_data!.codec === "ZSTD", n, k === 0 ? 4 : 8);
     } catch (e) {
       throw corrupt(dir, PROFILES_FILE, e);
     }
-    if (!ok) return general();
+    if (!page) return general();
+    pages.push(page);
   }
-  if (spans && !readSpans) spans.fill(0n, 0, n);
-  return true;
+  return {
+    stacks: typed(pages[0], Int32Array, n),
+    values: typed(pages[1], Float64Array, n),
+    spans: readSpans ? typed(pages[2], BigUint64Array, n) : withSpans ? new BigUint64Array(n) : null,
+    direct: true,
+  };
+}
+
+/** `page`'s bytes as n values of `T`: a view when aligned (decompressed output is), else a copy. */
+function typed<T extends Int32Array | Float64Array | BigUint64Array>(page: Uint8Array, T: { new (b: ArrayBufferLike, o: number, n: number): T; new (n: number): T; BYTES_PER_ELEMENT: number }, n: number): T {
+  if (page.byteOffset % T.BYTES_PER_ELEMENT === 0) return new T(page.buffer, page.byteOffset, n);
+  const out = new T(n);
+  new Uint8Array(out.buffer).set(page);
+  return out;
 }
 
 /** A chunk's byte range [start, end) in the file, or null when it is not ZSTD or uncompressed PLAIN. */
@@ -208,25 +228,25 @@ function chunkRange(c: ColumnChunk | undefined): [number, number] | null {
 }
 
 /**
- * Decodes a column chunk that is exactly one PLAIN data page (v1, or v2 without levels) of `n`
- * values, zstd-compressed or not, into `out` (their bytes); false when the chunk is laid out otherwise.
+ * The values' bytes of a column chunk that is exactly one PLAIN data page (v1, or v2 without
+ * levels) of `n` values of `width` bytes, zstd-compressed or not; null when the chunk is laid out
+ * otherwise.
  */
-function readPlainPage(view: DataView, zstd: boolean, n: number, out: Uint8Array): boolean {
+function readPlainPage(view: DataView, zstd: boolean, n: number, width: number): Uint8Array | null {
   const reader = { view, offset: 0 };
   const h = parquetHeader(reader);
   let body = new Uint8Array(view.buffer, view.byteOffset + reader.offset, view.byteLength - reader.offset);
-  if (body.length !== h.compressed_page_size) return false;
+  if (body.length !== h.compressed_page_size) return null;
   let compressed = true;
   if (h.type === "DATA_PAGE") {
-    if (h.data_page_header?.encoding !== "PLAIN" || h.data_page_header.num_values !== n) return false;
+    if (h.data_page_header?.encoding !== "PLAIN" || h.data_page_header.num_values !== n) return null;
   } else if (h.type === "DATA_PAGE_V2") {
     const v2 = h.data_page_header_v2;
-    if (!v2 || v2.encoding !== "PLAIN" || v2.num_values !== n || v2.num_nulls !== 0) return false;
-    if (v2.definition_levels_byte_length !== 0 || v2.repetition_levels_byte_length !== 0) return false;
+    if (!v2 || v2.encoding !== "PLAIN" || v2.num_values !== n || v2.num_nulls !== 0) return null;
+    if (v2.definition_levels_byte_length !== 0 || v2.repetition_levels_byte_length !== 0) return null;
     compressed = v2.is_compressed !== false;
-  } else return false;
+  } else return null;
   if (zstd && compressed && body.length > 0) body = Bun.zstdDecompressSync(body);
-  if (body.length !== out.length) throw new Error(`a page of ${n} values holds ${body.length} bytes, expected ${out.length}`);
-  out.set(body);
-  return true;
+  if (body.length !== n * width) throw new Error(`a page of ${n} values holds ${body.length} bytes, expected ${n * width}`);
+  return body;
 }

@@ -84,8 +84,6 @@ export class GroupCache {
   /** Insertion order is use order: the first entry is the least recently used. */
   private readonly lru = new Set<CachedGroup>();
   private bytes = 0;
-  /** Arrays of groups let go, reused by the next loads. */
-  private readonly spare: { stacks: Int32Array; values: Float64Array }[] = [];
 
   constructor(readonly budgetBytes: number) {}
 
@@ -99,17 +97,12 @@ export class GroupCache {
     this.lru.add(e);
   }
 
-  /** Arrays for a group of n rows, evicting until it fits the budget. */
-  take(n: number): { stacks: Int32Array; values: Float64Array } {
-    const need = n * 12;
+  /** Evicts until a group of `bytes` fits the budget (or nothing is left to evict). */
+  makeRoom(bytes: number): void {
     for (const e of this.lru) {
-      if (this.bytes + need <= this.budgetBytes) break;
+      if (this.bytes + bytes <= this.budgetBytes) break;
       this.release(e);
     }
-    for (let i = this.spare.length - 1; i >= 0; i--) {
-      if (this.spare[i].values.length >= n) return this.spare.splice(i, 1)[0];
-    }
-    return { stacks: new Int32Array(n), values: new Float64Array(n) };
   }
 
   add(e: CachedGroup): void {
@@ -117,18 +110,16 @@ export class GroupCache {
     this.bytes += groupBytes(e);
   }
 
-  /** Drops every group, and the spare arrays. */
+  /** Drops every group. */
   clear(): void {
     for (const e of this.lru) this.release(e);
-    this.spare.length = 0;
   }
 
-  /** Drops a group from the cache (and its source); its arrays serve a later load. */
+  /** Drops a group from the cache (and its source). */
   release(e: CachedGroup): void {
     if (!this.lru.delete(e)) return;
     this.bytes -= groupBytes(e);
     e.owner.forget(e.group);
-    if (this.spare.length < 2) this.spare.push({ stacks: e.stacks, values: e.values });
   }
 }
 
@@ -216,12 +207,10 @@ export class SampleRows {
   }
 
   private async load(g: number): Promise<CachedGroup> {
-    const start = this.pq.groupStart[g];
-    const end = this.pq.groupStart[g + 1];
-    const n = end - start;
-    const { stacks, values } = this.cache.take(n);
-    const spans = this.pq.hasSpans ? new BigUint64Array(n) : null;
-    await readGroupColumns(this.dir, this.pq, g, stacks, values, spans);
+    const n = this.pq.groupStart[g + 1] - this.pq.groupStart[g];
+    this.cache.makeRoom(n * (this.pq.hasSpans ? 20 : 12));
+    // The decoded pages themselves (no copy into reused arrays): one buffer per column per load.
+    const { stacks, values, spans } = await readGroupColumns(this.dir, this.pq, g, this.pq.hasSpans);
     const e: CachedGroup = { owner: this, group: g, stacks, values, spans };
     this.groups.set(g, e);
     this.cache.add(e);
