@@ -2,7 +2,7 @@
 // left behind on failure. sortByStack against a plain sort of pairs.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlockSource } from "./block-source.ts";
@@ -49,6 +49,9 @@ describe("BlockWriter", () => {
     expect(meta.compaction).toEqual({ level: 3, sources: ["X", "Y"] });
     expect(meta.wal).toEqual({ throughSegment: 7 });
     expect(readdirSync(dir)).toEqual([meta.ulid]);
+    // Exactly the block's files (no index journal), each as large as meta.json says.
+    expect(readdirSync(join(dir, meta.ulid)).sort()).toEqual(["index.sqlite", "meta.json", "profiles.parquet", "symbols.bin"]);
+    for (const f of meta.files) expect(statSync(join(dir, meta.ulid, f.relPath)).size).toBe(f.sizeBytes);
 
     const src = await BlockSource.open(join(dir, meta.ulid));
     try {

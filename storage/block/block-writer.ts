@@ -22,7 +22,7 @@ import {
   rowGroupSizeFor,
 } from "./schema.ts";
 import { writePlainChunk, type ChunkSink } from "./plain-column-chunk.ts";
-import { buildSeriesIndex, SeriesToIndex } from "./series-index.ts";
+import { SeriesToIndex, writeSeriesIndex } from "./series-index.ts";
 import { fsyncDir, writeDurable } from "../durable.ts";
 
 export interface BlockWriterOptions {
@@ -201,7 +201,7 @@ export class BlockWriter {
       await this.flush();
       await this.pw.finish();
       writeDurable(join(this.tmp, SYMBOLS_FILE), symbolBytes);
-      writeDurable(join(this.tmp, INDEX_FILE), buildSeriesIndex(this.indexed));
+      writeSeriesIndex(this.indexed, join(this.tmp, INDEX_FILE));
       const files = [PROFILES_FILE, INDEX_FILE, SYMBOLS_FILE].map((relPath) => ({ relPath, sizeBytes: statSync(join(this.tmp, relPath)).size }));
       const meta: BlockMeta = {
         ulid: this.ulid,

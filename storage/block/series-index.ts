@@ -2,6 +2,7 @@
 // in profiles.parquet, and its profiles (time, sample count, duration) packed in a small blob.
 
 import { Database } from "bun:sqlite";
+import { closeSync, fsyncSync, openSync } from "node:fs";
 import { sortLabels, type Labels } from "../model/labels.ts";
 import { ByteSink, ByteSource } from "./varint.ts";
 
@@ -90,15 +91,18 @@ CREATE TABLE series (
 `;
 
 /**
- * Builds the index in memory in one transaction and returns the database image, so the caller
- * writes and fsyncs one file and no journal is ever left beside it.
+ * Writes the index to `path` (a new file in the block's .tmp directory) in one transaction, and
+ * fsyncs it. No journal: a crash leaves the whole .tmp directory, which start-up removes. Built in
+ * memory and serialized instead, a day-sized block's index was held three times over (pages,
+ * image, copy) at the end of its merge, the moment its other buffers peak too.
  */
-export function buildSeriesIndex(series: SeriesToIndex[]): Uint8Array {
-  const db = new Database(":memory:");
+export function writeSeriesIndex(series: SeriesToIndex[], path: string): void {
+  const db = new Database(path, { create: true, readwrite: true });
   try {
     // Small pages: many blocks hold few series, and the readers load the table whole anyway.
     db.run("PRAGMA page_size=1024");
-    db.run("PRAGMA journal_mode=DELETE");
+    db.run("PRAGMA journal_mode=OFF");
+    db.run("PRAGMA synchronous=OFF");
     db.run(SCHEMA);
     const ins = db.prepare(
       "INSERT INTO series (series_ref, labels, profile_type, min_time, max_time, first_row, last_row, num_profiles, profiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -110,9 +114,15 @@ export function buildSeriesIndex(series: SeriesToIndex[]): Uint8Array {
         ins.run(ref, JSON.stringify(labels), s.profileType, s.minTime, s.maxTime, s.firstRow, s.firstRow + s.rows - 1, s.numProfiles, s.close());
       });
     })();
-    return new Uint8Array(db.serialize());
+    ins.finalize();
   } finally {
     db.close();
+  }
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
