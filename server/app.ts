@@ -31,7 +31,7 @@ export interface AppOptions {
 export async function createApp(config: Config, log: (msg: string) => void = console.log, opts: AppOptions = {}): Promise<App> {
   const metrics = createMetrics();
   const heap = new HeapGovernor();
-  onStorageStep(() => heap.poke());
+  onStorageStep(() => heap.pokeStorage());
   onStorageReleased(() => heap.collectNow());
   metrics.registry.gauge({ name: "hearth_heap_collections", help: "Full garbage collections forced to keep the JS heap near its live size, since start.", collect: (m) => m.set({}, heap.collections) });
   metrics.registry.gauge({ name: "hearth_heap_collection_seconds", help: "Time spent in those collections since start.", collect: (m) => m.set({}, heap.collectMs / 1000) });

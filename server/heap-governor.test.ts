@@ -59,6 +59,28 @@ describe("HeapGovernor", () => {
     g.close();
   });
 
+  test("block writes and merges look with the storage margin; other paths with theirs", () => {
+    let use = { heap: 100, external: 10 };
+    const g = new HeapGovernor({ marginBytes: 50, externalMarginBytes: 50, storageMarginBytes: 20, checkEveryMs: 1e9, usage: () => ({ ...use }), collect: () => (use = { heap: 100, external: 10 }) });
+    use = { heap: 130, external: 10 }; // 30 over: under the margin, over the storage margin
+    g.poke();
+    expect(g.collections).toBe(0);
+    // poke() and pokeStorage() share a 20 ms rate limit.
+    const t = performance.now();
+    while (performance.now() - t < 25);
+    g.pokeStorage();
+    expect(g.collections).toBe(1);
+    use = { heap: 100, external: 29 }; // external 19 over: under the storage margin
+    while (performance.now() - t < 50);
+    g.pokeStorage();
+    expect(g.collections).toBe(1);
+    use = { heap: 100, external: 30 };
+    while (performance.now() - t < 75);
+    g.pokeStorage();
+    expect(g.collections).toBe(2);
+    g.close();
+  });
+
   test("with Bun's real collector, garbage above the margin is reclaimed", () => {
     const g = new HeapGovernor({ marginBytes: 16 * 2 ** 20, checkEveryMs: 1e9 });
     let junk: number[][] | null = [];

@@ -21,6 +21,13 @@ export interface HeapGovernorOptions {
   /** Collect once external memory exceeds what the last collection left by this many bytes (default 16 MiB). */
   externalMarginBytes?: number;
   /**
+   * The margin, for the heap and external memory alike, when a block write or merge looks
+   * (pokeStorage; default 8 MiB). Their garbage is large buffers made in bulk, and a merge runs
+   * beside ingest; in a merge of four large soak blocks, 8 MiB instead of 16 lowered the
+   * high-water mark by ~12 MB at the same speed.
+   */
+  storageMarginBytes?: number;
+  /**
    * Also look at the heap on a timer, every this many ms (default: never). Without it only the
    * paths that make garbage in bulk (ingest, block writes, merges) call poke(); queries are left to
    * the engine, whose own collections cost them a third of what forced full ones did.
@@ -47,6 +54,7 @@ export class HeapGovernor {
   private readonly margin: number;
   private readonly liveFraction: number;
   private readonly externalMargin: number;
+  private readonly storageMargin: number;
   private readonly usage: () => HeapUsage;
   private readonly collect: () => void;
   private readonly timer: ReturnType<typeof setInterval> | null = null;
@@ -62,6 +70,7 @@ export class HeapGovernor {
     this.margin = opts.marginBytes ?? 16 * 2 ** 20;
     this.liveFraction = opts.liveFraction ?? 0;
     this.externalMargin = opts.externalMarginBytes ?? 16 * 2 ** 20;
+    this.storageMargin = opts.storageMarginBytes ?? 8 * 2 ** 20;
     this.usage = opts.usage ?? processHeapUsage;
     this.collect = opts.collect ?? (() => Bun.gc(true));
     this.floor = this.usage();
@@ -72,15 +81,15 @@ export class HeapGovernor {
   }
 
   /** Collects now if the heap or external memory has grown past its floor + margin; returns whether it did. */
-  check(): boolean {
+  check(margin = this.margin, externalMargin = this.externalMargin): boolean {
     const now = this.usage();
     const f = this.floor;
     f.heap = Math.min(f.heap, now.heap);
     f.external = Math.min(f.external, now.external);
     // With liveFraction, garbage up to that share of the live heap is let be: a full collection
     // costs time in proportion to what is live.
-    const heapOver = now.heap >= f.heap + Math.max(this.margin, f.heap * this.liveFraction);
-    const externalOver = now.external >= f.external + this.externalMargin;
+    const heapOver = now.heap >= f.heap + Math.max(margin, f.heap * this.liveFraction);
+    const externalOver = now.external >= f.external + externalMargin;
     if (!heapOver && !externalOver) return false;
     this.collectNow();
     return true;
@@ -104,6 +113,14 @@ export class HeapGovernor {
     if (now - this.lastCheck < 20) return;
     this.lastCheck = now;
     this.check();
+  }
+
+  /** poke() for block writes and merges (between series and row groups), with the storage margin. */
+  pokeStorage(): void {
+    const now = performance.now();
+    if (now - this.lastCheck < 20) return;
+    this.lastCheck = now;
+    this.check(this.storageMargin, this.storageMargin);
   }
 
   close(): void {

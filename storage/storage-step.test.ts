@@ -1,5 +1,6 @@
 // The storage hooks the server's heap governor hangs on: a block write reports its working set
-// released once, at its end; a merge after each source's symbols, after its rows, and at its end.
+// released once, at its end; a merge after each source's symbols and footer, after its rows, and at
+// its end.
 
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,7 +20,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test("writeBlock releases once, at its end; a merge after each source's symbols, its rows, and at its end", async () => {
+test("writeBlock releases once, at its end; a merge after each source's symbols and footer, its rows, and at its end", async () => {
   const events: string[] = [];
   onStorageStep(() => events.push("step"));
   onStorageReleased(() => events.push("released"));
@@ -36,10 +37,11 @@ test("writeBlock releases once, at its end; a merge after each source's symbols,
   const b = await writeBlock(head(2_000), tmp);
   events.length = 0;
   await compactBlocks([join(tmp, a.ulid), join(tmp, b.ulid)], tmp);
-  // Two sources' symbols, the rows, the end; steps (one per series) between the second and third.
+  // Two sources' symbols, their footers, the rows, the end; steps (one per series) between the
+  // footers and the rows.
   const released = events.flatMap((e, i) => (e === "released" ? [i] : []));
-  expect(released).toHaveLength(4);
-  expect(released.slice(0, 2)).toEqual([0, 1]);
-  expect(events.slice(2, released[2])).toContain("step");
+  expect(released).toHaveLength(6);
+  expect(released.slice(0, 4)).toEqual([0, 1, 2, 3]);
+  expect(events.slice(4, released[4])).toContain("step");
   expect(events.at(-1)).toBe("released");
 });

@@ -28,3 +28,13 @@ export function onStorageReleased(fn: (() => void) | null): void {
 export function storageReleased(): void {
   releasedHook?.();
 }
+
+/**
+ * A block write or merge has written a row group: the governor looks at the heap (a large series
+ * spans many groups, and their pages are garbage by now), then the process serves requests, since
+ * a large write takes seconds and its own steps are synchronous.
+ */
+export function storageGroupWritten(): Promise<void> {
+  hook?.();
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

@@ -28,7 +28,7 @@ async function ownBlock(spans: boolean): Promise<{ dir: string; meta: BlockMeta 
     const ids = Array.from({ length: 500 }, (_, j) => stackOf(p * 500 + j));
     const vals = Array.from({ length: 500 }, (_, j) => valueOf(p * 500 + j));
     const sp = spans ? BigUint64Array.from({ length: 500 }, (_, j) => spanOf(p * 500 + j)) : null;
-    await w.appendProfile(1000 + p, 0, ids, vals, 500, sp);
+    w.appendProfile(1000 + p, 0, ids, vals, 500, sp);
   }
   const meta = await w.finish(new Uint8Array([0]));
   return { dir: join(tmp, meta.ulid), meta };

@@ -82,7 +82,7 @@ async function writeUnsorted(head: Head, dir: string, rowGroupSize: number): Pro
       const ids = Uint32Array.from(s.rowStacks(r), (id) => stackMap[id]);
       const vs = Float64Array.from(s.rowValues(r));
       sortByStack(ids, vs, ids.length, new Float64Array(ids.length));
-      await w.appendProfile(s.timeMs[r], s.durationNs[r], ids, vs, ids.length);
+      w.appendProfile(s.timeMs[r], s.durationNs[r], ids, vs, ids.length);
     }
   }
   return w.finish(bytes);

@@ -17,7 +17,7 @@ async function block(): Promise<string> {
   for (const [s, n] of [5, 3, 6].entries()) {
     w.startSeries([{ name: "s", value: String(s) }], "t");
     const ids = Array.from({ length: n }, (_, i) => i);
-    await w.appendProfile(1000, 0, ids, ids.map((i) => 100 * s + i), n);
+    w.appendProfile(1000, 0, ids, ids.map((i) => 100 * s + i), n);
   }
   const meta = await w.finish(new Uint8Array([0]));
   return join(tmp, meta.ulid);
@@ -72,6 +72,31 @@ describe("SampleRows and GroupCache", () => {
         expect(await readSeries(src, ref, cache)).toEqual(want[ref]);
         expect(cache.heldBytes).toBeLessThanOrEqual(4 * 12);
       }
+    } finally {
+      src.close();
+    }
+  });
+
+  test("tryRead visits rows of the group read last, synchronously, and declines any other range", async () => {
+    const src = await BlockSource.open(await block());
+    try {
+      const rows = await src.rows(new GroupCache(1 << 20));
+      const seen: number[] = [];
+      const visit = (_f: number, _st: Int32Array, v: Float64Array, at: number, len: number) => {
+        for (let j = 0; j < len; j++) seen.push(v[at + j]);
+      };
+      // Nothing read yet: declined.
+      expect(rows.tryRead(0, 2, visit)).toBe(false);
+      // Rows 4-6 span groups 0 and 1; read() leaves group 1 (rows 4-7) as the last.
+      await rows.read(4, 3, visit);
+      expect(seen).toEqual([4, 100, 101]);
+      seen.length = 0;
+      expect(rows.tryRead(5, 3, visit)).toBe(true);
+      expect(seen).toEqual([100, 101, 102]);
+      // Past the group's end, or before its start: declined, nothing visited.
+      expect(rows.tryRead(6, 3, visit)).toBe(false);
+      expect(rows.tryRead(3, 2, visit)).toBe(false);
+      expect(seen).toEqual([100, 101, 102]);
     } finally {
       src.close();
     }

@@ -200,6 +200,24 @@ export class SampleRows {
     }
   }
 
+  /**
+   * read() without an async call when rows [start, start + n) all lie in the group read last (as
+   * most of a profile's do): visits them and returns true; else returns false and visits nothing.
+   */
+  tryRead(
+    start: number,
+    n: number,
+    visit: (from: number, stacks: Int32Array, values: Float64Array, at: number, len: number, spans: BigUint64Array | null) => void,
+  ): boolean {
+    const e = this.last;
+    if (!e || n <= 0) return false;
+    const starts = this.pq.groupStart;
+    const first = starts[e.group];
+    if (start < first || start + n > starts[e.group + 1]) return false;
+    visit(0, e.stacks, e.values, start - first, n, e.spans);
+    return true;
+  }
+
   /** Called by the cache when it evicts one of this source's groups. */
   forget(g: number): void {
     if (this.last?.group === g) this.last = null;

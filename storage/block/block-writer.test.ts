@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlockSource } from "./block-source.ts";
 import { BlockWriter, sortByStack } from "./block-writer.ts";
-import { MAX_ROW_GROUP_SIZE, MIN_ROW_GROUP_SIZE, rowGroupSizeFor } from "./schema.ts";
+import { COL_TIME, MAX_ROW_GROUP_SIZE, parquetDecompressors, MIN_ROW_GROUP_SIZE, rowGroupSizeFor } from "./schema.ts";
+import { parquetRead } from "hyparquet";
 
 const tmp = mkdtempSync(join(tmpdir(), "hearth-block-writer-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -41,7 +42,7 @@ describe("BlockWriter", () => {
     ];
     for (const [s, rows] of profiles.entries()) {
       w.startSeries(s === 0 ? A : B, "process_cpu:cpu:nanoseconds:cpu:nanoseconds");
-      for (const [t, d, ids, vs] of rows) await w.appendProfile(t, d, ids, vs, ids.length);
+      for (const [t, d, ids, vs] of rows) w.appendProfile(t, d, ids, vs, ids.length);
     }
     const meta = await w.finish(SYMBOLS, { level: 3, sources: ["X", "Y"], walThroughSegment: 7 });
     expect(meta.stats).toEqual({ numSeries: 2, numProfiles: 5, numSamples: 13 });
@@ -75,12 +76,34 @@ describe("BlockWriter", () => {
     }
   });
 
+  test("times are written exactly across the 32-bit halves; appendProfile says when it wrote a row group", async () => {
+    const dir = fresh();
+    const w = BlockWriter.create(dir, { rowGroupSize: 4 });
+    w.startSeries(A, "t");
+    const times = [-5, 0, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 1_795_689_051_879, 2 ** 53 - 1];
+    // Two samples a profile into groups of 4: every second profile fills a group.
+    const wrote = times.map((t) => w.appendProfile(t, 0, [1, 2], [1, 1], 2));
+    expect(wrote).toEqual([false, true, false, true, false, true, false]);
+    const meta = await w.finish(SYMBOLS);
+    // Read with hyparquet, not our own reader.
+    const path = join(dir, meta.ulid, "profiles.parquet");
+    const buf = await Bun.file(path).arrayBuffer();
+    const col: bigint[] = [];
+    await parquetRead({ file: buf, columns: [COL_TIME], compressors: parquetDecompressors, onComplete: (rows: unknown[][]) => rows.forEach((r) => col.push(r[0] as bigint)) });
+    expect(col).toEqual(times.flatMap((t) => [BigInt(t), BigInt(t)]));
+    // A time that is not a whole number of milliseconds is refused (it would be stored wrong).
+    const v = BlockWriter.create(fresh());
+    v.startSeries(A, "t");
+    expect(() => v.appendProfile(1.5, 0, [1], [1], 1)).toThrow("whole number");
+    v.abort();
+  });
+
   test("misuse is refused: rows before a series, out of time order, a series without profiles", async () => {
     const w = BlockWriter.create(fresh());
-    await expect(w.appendProfile(1, 0, [1], [1], 1)).rejects.toThrow("before startSeries");
+    expect(() => w.appendProfile(1, 0, [1], [1], 1)).toThrow("before startSeries");
     w.startSeries(A, "t");
-    await w.appendProfile(2000, 0, [1], [1], 1);
-    await expect(w.appendProfile(1000, 0, [1], [1], 1)).rejects.toThrow("time order");
+    w.appendProfile(2000, 0, [1], [1], 1);
+    expect(() => w.appendProfile(1000, 0, [1], [1], 1)).toThrow("time order");
     w.startSeries(B, "t");
     expect(() => w.startSeries(B, "t")).toThrow("without profiles");
     w.abort();
@@ -88,7 +111,7 @@ describe("BlockWriter", () => {
     const dir = fresh();
     const v = BlockWriter.create(dir);
     v.startSeries(A, "t");
-    await v.appendProfile(2000, 0, [1], [1], 1);
+    v.appendProfile(2000, 0, [1], [1], 1);
     v.startSeries(B, "t");
     await expect(v.finish(SYMBOLS)).rejects.toThrow("without profiles");
     expect(readdirSync(dir)).toEqual([]);
@@ -102,7 +125,7 @@ describe("BlockWriter", () => {
     expect(readdirSync(dir)).toEqual([]);
     const v = BlockWriter.create(dir);
     v.startSeries(A, "t");
-    await v.appendProfile(1, 0, [1], [1], 1);
+    v.appendProfile(1, 0, [1], [1], 1);
     v.abort();
     v.abort();
     expect(readdirSync(dir)).toEqual([]);
@@ -112,7 +135,7 @@ describe("BlockWriter", () => {
     const dir = fresh();
     const w = BlockWriter.create(dir);
     w.startSeries(A, "t");
-    await w.appendProfile(1, 0, [1], [1], 1);
+    w.appendProfile(1, 0, [1], [1], 1);
     const meta = await w.finish(SYMBOLS);
     expect(() => BlockWriter.create(dir, { ulid: meta.ulid })).toThrow("already exists");
     expect(existsSync(join(dir, meta.ulid + ".tmp"))).toBe(false);

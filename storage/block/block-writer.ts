@@ -65,6 +65,8 @@ export class BlockWriter {
   private readonly rowGroupSize: number;
   private readonly colSeries: Int32Array;
   private readonly colTime: BigInt64Array;
+  /** colTime's bytes as 32-bit halves, low first. */
+  private readonly colTimeHalves: Int32Array;
   private readonly colStack: Int32Array;
   private readonly colValue: Float64Array;
   private readonly colSpan: BigInt64Array | null;
@@ -89,6 +91,7 @@ export class BlockWriter {
     this.rowGroupSize = opts.rowGroupSize ?? rowGroupSizeFor(opts.expectedSamples ?? 0);
     this.colSeries = new Int32Array(this.rowGroupSize);
     this.colTime = new BigInt64Array(this.rowGroupSize);
+    this.colTimeHalves = new Int32Array(this.colTime.buffer);
     this.colStack = new Int32Array(this.rowGroupSize);
     this.colValue = new Float64Array(this.rowGroupSize);
     this.colSpan = opts.spans ? new BigInt64Array(this.rowGroupSize) : null;
@@ -123,28 +126,39 @@ export class BlockWriter {
   /**
    * Appends one profile of the current series: `n` samples, stack ids of the block's symbols, and
    * their span ids if any (the writer must have been created with `spans`). The caller orders
-   * them (by stack id, see sortByStack) and the series' profiles by time.
+   * them (by stack id, see sortByStack) and the series' profiles by time. Synchronous: an async
+   * call per profile made a promise and a generator each, hundreds of thousands per merge, all
+   * garbage. Returns whether a row group was written, after which a long write should let the
+   * process serve requests (storageGroupWritten).
    */
-  async appendProfile(
+  appendProfile(
     timeMs: number,
     durationNs: number,
     stacks: ArrayLike<number>,
     values: ArrayLike<number>,
     n: number,
     spans: BigUint64Array | null = null,
-  ): Promise<void> {
+  ): boolean {
     const s = this.current;
     if (!s) throw new Error("BlockWriter: appendProfile before startSeries");
     if (s.numProfiles > 0 && timeMs < s.maxTime) throw new Error(`BlockWriter: profile at ${timeMs} after one at ${s.maxTime}: a series' profiles go in time order`);
     if (spans && !this.colSpan) throw new Error("BlockWriter: span ids given to a writer created without spans");
+    if (!Number.isSafeInteger(timeMs)) throw new Error(`BlockWriter: time ${timeMs} is not a whole number of milliseconds`);
     const colSpan = this.colSpan;
     const ref = this.indexed.length - 1;
-    const bt = BigInt(timeMs);
+    // The INT64 time as its two 32-bit halves (little-endian), without a BigInt per profile.
+    const hi = Math.floor(timeMs / 4294967296);
+    const lo = timeMs - hi * 4294967296;
+    const halves = this.colTimeHalves;
+    let wrote = false;
     for (let i = 0; i < n; ) {
       const take = Math.min(n - i, this.rowGroupSize - this.fill);
       const f = this.fill;
       this.colSeries.fill(ref, f, f + take);
-      this.colTime.fill(bt, f, f + take);
+      for (let j = 2 * f, end = 2 * (f + take); j < end; j += 2) {
+        halves[j] = lo;
+        halves[j + 1] = hi;
+      }
       for (let j = 0; j < take; j++) {
         this.colStack[f + j] = stacks[i + j];
         this.colValue[f + j] = values[i + j];
@@ -156,16 +170,20 @@ export class BlockWriter {
       }
       this.fill += take;
       i += take;
-      if (this.fill === this.rowGroupSize) await this.flush();
+      if (this.fill === this.rowGroupSize) {
+        this.flush();
+        wrote = true;
+      }
     }
     s.add(timeMs, n, durationNs);
     this.rows += n;
     this.profiles++;
     if (timeMs < this.minTime) this.minTime = timeMs;
     if (timeMs > this.maxTime) this.maxTime = timeMs;
+    return wrote;
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     const fill = this.fill;
     if (fill === 0) return;
     // One page per column chunk, the column arrays' own bytes (plain-column-chunk.ts). No min/max
@@ -185,8 +203,6 @@ export class BlockWriter {
     this.pw.num_rows += BigInt(fill);
     this.sink.flush();
     this.fill = 0;
-    // A big block takes seconds to write: let the process serve requests between row groups.
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /**
@@ -198,7 +214,7 @@ export class BlockWriter {
     try {
       if (this.profiles === 0) throw new Error("writeBlock: the head holds no profiles");
       if (this.current && this.current.numProfiles === 0) throw new Error("BlockWriter: a series was started without profiles");
-      await this.flush();
+      this.flush();
       await this.pw.finish();
       writeDurable(join(this.tmp, SYMBOLS_FILE), symbolBytes);
       writeSeriesIndex(this.indexed, join(this.tmp, INDEX_FILE));

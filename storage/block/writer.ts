@@ -5,7 +5,7 @@ import type { Head, MemSeries } from "../head/head.ts";
 import { BlockWriter, compareSeriesKeys, sortByStack, type FinishOptions } from "./block-writer.ts";
 import { encodeBlockSymbols } from "./symbols-file-writer.ts";
 import type { BlockMeta } from "./meta.ts";
-import { storageReleased, storageStep } from "../storage-step.ts";
+import { storageReleased, storageGroupWritten, storageStep } from "../storage-step.ts";
 
 export interface WriteBlockOptions extends FinishOptions {
   ulid?: string;
@@ -45,7 +45,7 @@ export async function writeBlock(head: Head, blocksDir: string, opts: WriteBlock
         const sp = s.spans[r];
         if (sp) spans.set(sp);
         sortByStack(ids, values, n, keys, sp ? spans : null);
-        await w.appendProfile(s.timeMs[r], s.durationNs[r], ids, values, n, sp ? spans : null);
+        if (w.appendProfile(s.timeMs[r], s.durationNs[r], ids, values, n, sp ? spans : null)) await storageGroupWritten();
       }
     }
     const meta = await w.finish(bytes, opts);
