@@ -6,9 +6,9 @@
 // per hour with the kernel's high-water mark (VmHWM), so peaks between samples count; the goal is
 // that it stays under 256 MB (10^6 bytes each).
 //
-// A day takes far longer than the bench's budget on 2 cores (about 67 min), so the soak stops after
-// the last simulated hour that fits in HEARTH_SOAK_BUDGET_S and says how many it covered.
-// For longer runs and investigations:
+// By default the soak runs a whole simulated day (about 55 min on 2 cores), the issue's measure.
+// HEARTH_SOAK_BUDGET_S=<seconds> stops it after the last simulated hour that fits and says how
+// many it covered, for quicker runs. For longer runs and investigations:
 //   HEARTH_SOAK_HOURS, HEARTH_SOAK_SERVICES, HEARTH_SOAK_CONCURRENCY   the load
 //   HEARTH_SOAK_MAX_BLOCK_MB   the ingester's maxBlockBytes
 //   HEARTH_SOAK_COMPACTOR=0    compaction off (to tell its memory from the rest)
@@ -33,7 +33,7 @@ import { fmt, mb, ms, procRssMb, resetPeakRss, timeIt, timeOnce, type Table } fr
 const env = process.env;
 const SERVICES = Number(env.HEARTH_SOAK_SERVICES ?? 50);
 const HOURS = Number(env.HEARTH_SOAK_HOURS ?? 24);
-const BUDGET_S = Number(env.HEARTH_SOAK_BUDGET_S ?? 400);
+const BUDGET_S = Number(env.HEARTH_SOAK_BUDGET_S ?? Infinity);
 const CONCURRENCY = Number(env.HEARTH_SOAK_CONCURRENCY ?? 4);
 const DIAG = env.HEARTH_SOAK_DIAG === "1";
 const IDLE_MS = Number(env.HEARTH_SOAK_IDLE_MS ?? 0);
@@ -136,8 +136,11 @@ export async function soak(t: Table): Promise<void> {
 
     // One service's CPU: the last hour, and all the soak wrote (a day when it fit). Asked once
     // the compactor is done, so the time is the query's, not a merge's running beside it.
+    resetPeakRss(server.pid);
     const settle = await timeOnce(() => server.settle());
-    t.row("  compaction settled", "merges left after the last flush", `${ms(settle.sec)}`);
+    const settled = server.memory();
+    t.row("  compaction settled", "merges left after the last flush", `${ms(settle.sec)}; RSS peak ${fmt(settled.peak, 0)} MB, ${fmt(settled.rss, 0)} MB after`);
+    resetPeakRss(server.pid);
     const tp = load.cpuOf(QUERY_SERVICE);
     const selector = `{service_name="${load.names[QUERY_SERVICE]}"}`;
     for (const [label, from] of [
@@ -161,7 +164,8 @@ export async function soak(t: Table): Promise<void> {
         fmt(warm / floor, 1),
       );
     }
-    t.row("  RSS after the queries", "", `${fmt(server.memory().rss, 0)} MB`);
+    const queried = server.memory();
+    t.row("  RSS after the queries", "", `${fmt(queried.rss, 0)} MB (peak during them ${fmt(queried.peak, 0)} MB)`);
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
