@@ -108,10 +108,11 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
   let spans = new BigUint64Array(1024);
   // The row being read: its source's remap, and whether any of its samples has a span id. One
   // visitor for every read, not a closure per row.
-  let remap: StackRemap = remaps[0];
+  let remap: StackRemap | null = null;
   let rowSpans = false;
   const visit = (from: number, blockIds: Int32Array, blockValues: Float64Array, at: number, len: number, blockSpans: BigUint64Array | null) => {
-    for (let j = 0; j < len; j++) ids[from + j] = remap.map(blockIds[at + j]);
+    const m = remap!;
+    for (let j = 0; j < len; j++) ids[from + j] = m.map(blockIds[at + j]);
     values.set(blockValues.subarray(at, at + len), from);
     if (blockSpans) {
       spans.set(blockSpans.subarray(at, at + len), from);
@@ -169,12 +170,12 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
           sortKeys = new Float64Array(n);
           spans = new BigUint64Array(n);
         }
-        remap = remaps[src];
+        const rm = (remap = remaps[src]);
         rowSpans = false;
         const r = rows[src]!;
         // Most profiles lie in the group already decoded: read them without an async call.
         if (!r.tryRead(p.rowStart[i], n, visit)) await r.read(p.rowStart[i], n, visit);
-        if (remap.bad !== -1) throw new BlockCorruptError(sources[src].dir, PROFILES_FILE, `stack id ${remap.bad} out of range (${remap.stackCount} stacks in ${SYMBOLS_FILE})`);
+        if (rm.bad !== -1) throw new BlockCorruptError(sources[src].dir, PROFILES_FILE, `stack id ${rm.bad} out of range (${rm.stackCount} stacks in ${SYMBOLS_FILE})`);
         sortByStack(ids, values, n, sortKeys, rowSpans ? spans : null);
         if (!started) {
           w.startSeries(labels, profileType);
@@ -207,6 +208,7 @@ export async function mergeBlocks(sources: BlockSource[], blocksDir: string, opt
     // The rows are written: what read them goes before the symbols are encoded (a merge of four
     // head blocks peaked ~20 MB lower).
     remaps.length = 0;
+    remap = null;
     rows.fill(null);
     cache.clear();
     storageReleased();
