@@ -109,18 +109,20 @@ export class HeapGovernor {
    * in-memory work (no I/O between requests) never reaches its timers, so the paths call this too.
    */
   poke(): void {
-    const now = performance.now();
-    if (now - this.lastCheck < 20) return;
-    this.lastCheck = now;
-    this.check();
+    this.throttledCheck(this.margin, this.externalMargin);
   }
 
   /** poke() for block writes and merges (between series and row groups), with the storage margin. */
   pokeStorage(): void {
+    this.throttledCheck(this.storageMargin, this.storageMargin);
+  }
+
+  /** check(), at most every 20 ms whichever path asks. */
+  private throttledCheck(margin: number, externalMargin: number): void {
     const now = performance.now();
     if (now - this.lastCheck < 20) return;
     this.lastCheck = now;
-    this.check(this.storageMargin, this.storageMargin);
+    this.check(margin, externalMargin);
   }
 
   close(): void {
