@@ -9,8 +9,8 @@ import { decodePprof } from "../../server/ingest/pprof-decoder.ts";
 import { FIXTURES } from "../../test/helpers/pprof-oracle.ts";
 import { SymbolTable } from "../head/symbol-table.ts";
 import type { Profile } from "../model/profile.ts";
-import { decodeBlockSymbols } from "./block-symbols.ts";
-import { encodeBlockSymbols } from "./symbols-file-writer.ts";
+import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
+import { encodeBlockSymbols, symbolsLayout, SYMBOLS_COUNT_KEYS, type SymbolsCounts } from "./symbols-file-writer.ts";
 
 function fixture(name: string): Profile {
   let b: Uint8Array = readFileSync(join(FIXTURES, "pprof", name));
@@ -29,6 +29,32 @@ function table(files: string[]): { sym: SymbolTable; stacks: number[][] } {
     return ids;
   });
   return { sym, stacks };
+}
+
+/** Every stack's frames, locations, functions and mappings of `b` equal `want`'s (same ids). */
+function expectSameSymbols(b: BlockSymbols, want: BlockSymbols) {
+  expect(b.stackCount).toBe(want.stackCount);
+  expect(b.functionCount).toBe(want.functionCount);
+  expect(b.mappings).toEqual(want.mappings);
+  for (let id = 1; id < want.stackCount; id++) {
+    expect(b.stackParent[id]).toBe(want.stackParent[id]);
+    expect(b.stackNameIds(id, []).map((n) => b.names.get(n))).toEqual(want.stackNameIds(id, []).map((n) => want.names.get(n)));
+    expect(b.location(b.stackLoc[id])).toEqual(want.location(want.stackLoc[id]));
+  }
+  for (let i = 0; i < want.functionCount; i++) expect(b.func(i)).toEqual(want.func(i));
+}
+
+/** A version 2 file's body, changed by `edit` (given the body and its layout), packed again. */
+function damaged(bytes: Uint8Array, edit: (body: Uint8Array, at: ReturnType<typeof symbolsLayout>) => void): Uint8Array {
+  const body = new Uint8Array(Bun.zstdDecompressSync(bytes.subarray(5)));
+  const header = new Uint32Array(body.buffer, body.byteOffset, SYMBOLS_COUNT_KEYS.length);
+  const counts = Object.fromEntries(SYMBOLS_COUNT_KEYS.map((k, i) => [k, header[i]])) as unknown as SymbolsCounts;
+  edit(body, symbolsLayout(counts));
+  const z = Bun.zstdCompressSync(body);
+  const out = new Uint8Array(5 + z.length);
+  out.set(bytes.subarray(0, 5));
+  out.set(z, 5);
+  return out;
 }
 
 describe("BlockSymbols", () => {
@@ -75,5 +101,45 @@ describe("BlockSymbols", () => {
     extra.set(inner);
     expect(() => decodeBlockSymbols(repack(extra))).toThrow("trailing bytes");
     expect(() => decodeBlockSymbols(new Uint8Array([1, 2, 3, 4, 5, 6]))).toThrow("bad magic");
+    // Ids pointing past their tables, in each kind of section.
+    const u32At = (body: Uint8Array, off: number) => new DataView(body.buffer, body.byteOffset + off, 4);
+    expect(() => decodeBlockSymbols(damaged(bytes, (b, at) => u32At(b, at.lineFn).setUint32(0, 1e9, true)))).toThrow("function id 1000000000 out of range");
+    expect(() => decodeBlockSymbols(damaged(bytes, (b, at) => u32At(b, at.fnName).setUint32(0, 1e9, true)))).toThrow("string id 1000000000 out of range");
+    expect(() => decodeBlockSymbols(damaged(bytes, (b, at) => u32At(b, at.stackBack + 4).setUint32(0, 2, true)))).toThrow("stack 1 is malformed");
+    expect(() => decodeBlockSymbols(damaged(bytes, (b, at) => u32At(b, at.stackLoc + 4).setUint32(0, 1e9, true)))).toThrow("stack 1 is malformed");
+    expect(() => decodeBlockSymbols(damaged(bytes, (b, at) => u32At(b, at.locMapping).setInt32(0, 1e6, true)))).toThrow("mapping id 1000000 out of range");
+    expect(() => decodeBlockSymbols(damaged(bytes, (b, at) => u32At(b, at.strEnd).setUint32(0, 1e9, true)))).toThrow("string 0 out of range");
+    // A count that does not match the body: the layout no longer fits.
+    expect(() => decodeBlockSymbols(damaged(bytes, (b) => u32At(b, 4 * SYMBOLS_COUNT_KEYS.indexOf("stacks")).setUint32(0, 1e6, true)))).toThrow(/truncated/);
+    // The undamaged body, repacked the same way, still reads.
+    expect(decodeBlockSymbols(damaged(bytes, () => {})).stackCount).toBe(sym.stackCount);
+  });
+
+  test("the arrays are views of the decompressed file: opening copies nothing but the mappings", () => {
+    const b = decodeBlockSymbols(bytes);
+    const body = Bun.zstdDecompressSync(bytes.subarray(5)).byteLength;
+    const buf = b.stackParent.buffer;
+    expect(buf.byteLength).toBe(body);
+    for (const a of [b.stackLoc, b.packed.address, b.packed.lineFn, b.packed.lineStart, b.packed.mapping]) expect(a.buffer).toBe(buf);
+    expect(b.bytes).toBeLessThan(body * 1.25);
+  });
+
+  test("a version 1 file (blocks written before version 2) reads as the same symbols", () => {
+    // testdata/symbols-v1.bin was written by the version 1 encoder from these three fixtures.
+    const v1 = readFileSync(join(import.meta.dir, "testdata", "symbols-v1.bin"));
+    expect(v1[4]).toBe(1);
+    const { sym: t } = table(["cpu.pb.gz", "profile_python", "profile_rust"]);
+    const v2 = encodeBlockSymbols(t, null).bytes;
+    expect(v2[4]).toBe(2);
+    const old = decodeBlockSymbols(v1);
+    expect(old.stackCount).toBe(t.stackCount);
+    expectSameSymbols(old, decodeBlockSymbols(v2));
+    // Damage to a version 1 file is still named.
+    const inner = Bun.zstdDecompressSync(v1.subarray(5));
+    const z = Bun.zstdCompressSync(inner.subarray(0, inner.length - 3));
+    const cut = new Uint8Array(5 + z.length);
+    cut.set(v1.subarray(0, 5));
+    cut.set(z, 5);
+    expect(() => decodeBlockSymbols(cut)).toThrow(/truncated|malformed|out of range/);
   });
 });

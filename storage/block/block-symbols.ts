@@ -1,12 +1,13 @@
-// BlockSymbols: a block's symbols.bin (symbols-file-writer.ts), read for queries and merges. Only
-// numbers are decoded up front, into flat arrays; strings stay UTF-8 bytes in the decompressed
-// file until something asks for them. A query for one service of fifty then decodes the names of
-// that service's frames, not the block's, and a resident block holds a few bytes per symbol
-// rather than an object per function and location.
+// BlockSymbols: a block's symbols.bin (symbols-file-writer.ts), read for queries and merges. The
+// file's numbers are typed-array views of its decompressed bytes, checked once; strings stay UTF-8
+// bytes there until something asks for them. A query for one service of fifty then decodes the
+// names of that service's frames, not the block's, and a resident block holds its file and little
+// else, rather than an object per function and location.
 
 import type { Func, Location, Mapping } from "../model/profile.ts";
 import { StringTable } from "../model/tree.ts";
-import { SYMBOLS_MAGIC, SYMBOLS_VERSION } from "./symbols-file-writer.ts";
+import { decodeSymbolsV1 } from "./block-symbols-v1.ts";
+import { readMapping, SYMBOLS_COUNT_KEYS, SYMBOLS_HEADER_BYTES, SYMBOLS_MAGIC, SYMBOLS_VERSION, symbolsLayout, type SymbolsCounts } from "./symbols-file-writer.ts";
 import { ByteSource } from "./varint.ts";
 
 /**
@@ -23,7 +24,7 @@ export interface PackedLocations {
 }
 
 /** Function i: ids of its name, system name and file name in the string table, and its start line. */
-interface PackedFunctions {
+export interface PackedFunctions {
   name: Uint32Array;
   systemName: Uint32Array;
   filename: Uint32Array;
@@ -43,9 +44,8 @@ export class BlockSymbols {
   private locationObjects: Location[] | null = null;
 
   constructor(
-    /** The decompressed file; string i is its bytes [strStart[i], strEnd[i]). */
-    private readonly file: Uint8Array,
-    private readonly strStart: Uint32Array,
+    /** The strings' UTF-8 bytes, one after another: string i is [strEnd[i - 1] (0 for i = 0), strEnd[i]). */
+    private readonly strBytes: Uint8Array,
     private readonly strEnd: Uint32Array,
     readonly mappings: Mapping[],
     private readonly fns: PackedFunctions,
@@ -54,8 +54,10 @@ export class BlockSymbols {
     /** Stack node i (0 = empty) is location stackLoc[i] called from stackParent[i]. */
     readonly stackParent: Uint32Array,
     readonly stackLoc: Uint32Array,
+    /** Bytes the arrays above hold (views of one buffer count it once). */
+    private readonly heldBytes: number,
   ) {
-    this.decoded = new Array(strStart.length);
+    this.decoded = new Array(strEnd.length);
     this.nameIds = new Int32Array(fns.name.length).fill(-1);
   }
 
@@ -67,14 +69,9 @@ export class BlockSymbols {
     return this.fns.name.length;
   }
 
-  /** Bytes held: the file, the arrays, and the strings decoded so far (roughly). */
+  /** Bytes held: the file or arrays, and the strings decoded so far (roughly). */
   get bytes(): number {
-    const p = this.packed;
-    const f = this.fns;
-    let n = this.file.byteLength + this.strStart.byteLength * 2 + this.decoded.length * 8 + this.nameIds.byteLength;
-    n += f.name.byteLength * 3 + f.startLine.byteLength;
-    n += p.mapping.byteLength + p.address.byteLength + p.folded.byteLength + p.lineStart.byteLength + p.lineFn.byteLength + p.lineNo.byteLength;
-    n += this.stackParent.byteLength + this.stackLoc.byteLength;
+    let n = this.heldBytes + this.decoded.length * 8 + this.nameIds.byteLength;
     // Decoded names: their strings, the name table's entry and Map slot.
     if (this.nameTable) n += this.nameTable.size * 80;
     if (this.functionObjects) n += this.functionObjects.length * 120;
@@ -85,7 +82,7 @@ export class BlockSymbols {
   /** String i of the file, decoded on first use. */
   private string(i: number): string {
     let s = this.decoded[i];
-    if (s === undefined) s = this.decoded[i] = utf8.decode(this.file.subarray(this.strStart[i], this.strEnd[i]));
+    if (s === undefined) s = this.decoded[i] = utf8.decode(this.strBytes.subarray(i === 0 ? 0 : this.strEnd[i - 1], this.strEnd[i]));
     return s;
   }
 
@@ -151,117 +148,94 @@ export class BlockSymbols {
   }
 }
 
+/** What a decoder hands BlockSymbols: the arrays, and the bytes they hold. */
+export interface SymbolsParts {
+  strBytes: Uint8Array;
+  strEnd: Uint32Array;
+  mappings: Mapping[];
+  fns: PackedFunctions;
+  packed: PackedLocations;
+  stackParent: Uint32Array;
+  stackLoc: Uint32Array;
+  heldBytes: number;
+}
+
 /** Decodes symbols.bin; throws a plain Error on anything malformed (the reader names the block). */
 export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
   if (bytes.length < SYMBOLS_MAGIC.length + 1 || SYMBOLS_MAGIC.some((b, i) => bytes[i] !== b)) throw new Error("not a symbols file (bad magic)");
-  if (bytes[SYMBOLS_MAGIC.length] !== SYMBOLS_VERSION) throw new Error(`unsupported symbols version ${bytes[SYMBOLS_MAGIC.length]}`);
+  const version = bytes[SYMBOLS_MAGIC.length];
+  if (version !== SYMBOLS_VERSION && version !== 1) throw new Error(`unsupported symbols version ${version}`);
   const out = Bun.zstdDecompressSync(bytes.subarray(SYMBOLS_MAGIC.length + 1));
-  const file = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  const src = new ByteSource(file);
-  const count = (what: string, max = 2 ** 32): number => {
-    const c = src.uint();
-    if (c > max) throw new Error(`implausible ${what} count ${c}`);
-    return c;
+  let body = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  const p = version === 1 ? decodeSymbolsV1(body) : viewSymbols(body.byteOffset % 8 === 0 ? body : (body = body.slice()));
+  return new BlockSymbols(p.strBytes, p.strEnd, p.mappings, p.fns, p.packed, p.stackParent, p.stackLoc, p.heldBytes);
+}
+
+/**
+ * A version 2 body as typed arrays over its own bytes (8-byte aligned). Nothing is copied but the
+ * few mappings; every id is checked, so a damaged file fails here rather than in a query.
+ */
+function viewSymbols(body: Uint8Array): SymbolsParts {
+  if (body.length < SYMBOLS_HEADER_BYTES) throw new Error("truncated header");
+  const header = new Uint32Array(body.buffer, body.byteOffset, SYMBOLS_COUNT_KEYS.length);
+  const c = Object.fromEntries(SYMBOLS_COUNT_KEYS.map((k, i) => [k, header[i]])) as unknown as SymbolsCounts;
+  const L = symbolsLayout(c);
+  if (body.length < L.size) throw new Error(`truncated: ${body.length} bytes, the counts need ${L.size}`);
+  if (body.length > L.size) throw new Error("trailing bytes");
+  const buf = body.buffer;
+  const at = body.byteOffset;
+  const u32 = (off: number, n: number) => new Uint32Array(buf, at + off, n);
+  const i32 = (off: number, n: number) => new Int32Array(buf, at + off, n);
+
+  const strEnd = u32(L.strEnd, c.strings);
+  for (let i = 0, prev = 0; i < strEnd.length; prev = strEnd[i++]) if (strEnd[i] < prev || strEnd[i] > c.stringBytes) throw new Error(`string ${i} out of range`);
+  const strBytes = body.subarray(L.strings, L.strings + c.stringBytes);
+  const checkIds = (ids: Uint32Array, max: number, what: string) => {
+    for (let i = 0; i < ids.length; i++) if (ids[i] >= max) throw new Error(`${what} id ${ids[i]} out of range`);
   };
 
-  const nStr = count("string", file.length);
-  const strStart = new Uint32Array(nStr);
-  const strEnd = new Uint32Array(nStr);
-  for (let i = 0; i < nStr; i++) {
-    const len = src.uint();
-    if (src.pos + len > file.length) throw new Error("truncated string");
-    strStart[i] = src.pos;
-    src.pos += len;
-    strEnd[i] = src.pos;
-  }
-  const sid = (): number => {
-    const id = src.uint();
-    if (id >= nStr) throw new Error(`string id ${id} out of range`);
-    return id;
+  const src = new ByteSource(body.subarray(L.mappings, L.mappings + c.mappingBytes));
+  const str = (id: number) => {
+    if (id >= c.strings) throw new Error(`string id ${id} out of range`);
+    return utf8.decode(strBytes.subarray(id === 0 ? 0 : strEnd[id - 1], strEnd[id]));
   };
-  const str = (id: number) => utf8.decode(file.subarray(strStart[id], strEnd[id]));
+  const mappings: Mapping[] = new Array(c.mappings);
+  for (let i = 0; i < c.mappings; i++) mappings[i] = readMapping(src, str);
+  if (!src.done) throw new Error("trailing bytes in the mappings");
 
-  const mappings: Mapping[] = new Array(count("mapping", file.length));
-  for (let i = 0; i < mappings.length; i++) {
-    const memoryStart = src.big();
-    const memoryLimit = src.big();
-    const fileOffset = src.big();
-    const filename = str(sid());
-    const buildId = str(sid());
-    const f = src.uint();
-    mappings[i] = {
-      memoryStart,
-      memoryLimit,
-      fileOffset,
-      filename,
-      buildId,
-      hasFunctions: (f & 1) !== 0,
-      hasFilenames: (f & 2) !== 0,
-      hasLineNumbers: (f & 4) !== 0,
-      hasInlineFrames: (f & 8) !== 0,
-    };
-  }
+  const fns: PackedFunctions = {
+    name: u32(L.fnName, c.functions),
+    systemName: u32(L.fnSystem, c.functions),
+    filename: u32(L.fnFile, c.functions),
+    startLine: new Float64Array(buf, at + L.fnStart, c.functions),
+  };
+  checkIds(fns.name, c.strings, "string");
+  checkIds(fns.systemName, c.strings, "string");
+  checkIds(fns.filename, c.strings, "string");
 
-  const nFn = count("function", file.length);
-  const fns: PackedFunctions = { name: new Uint32Array(nFn), systemName: new Uint32Array(nFn), filename: new Uint32Array(nFn), startLine: new Float64Array(nFn) };
-  for (let i = 0; i < nFn; i++) {
-    fns.name[i] = sid();
-    fns.systemName[i] = sid();
-    fns.filename[i] = sid();
-    fns.startLine[i] = src.sint();
-  }
-
-  const nLoc = count("location", file.length);
   const packed: PackedLocations = {
-    mapping: new Int32Array(nLoc),
-    address: new BigUint64Array(nLoc),
-    folded: new Uint8Array(nLoc),
-    lineStart: new Uint32Array(nLoc + 1),
-    lineFn: new Uint32Array(nLoc),
-    lineNo: new Int32Array(nLoc),
+    mapping: i32(L.locMapping, c.locations),
+    address: new BigUint64Array(buf, at + L.address, c.locations),
+    folded: body.subarray(L.folded, L.folded + c.locations),
+    lineStart: u32(L.lineStart, c.locations + 1),
+    lineFn: u32(L.lineFn, c.lines),
+    lineNo: i32(L.lineNo, c.lines),
   };
-  const addressHalves = new Uint32Array(packed.address.buffer);
-  let nLines = 0;
-  for (let i = 0; i < nLoc; i++) {
-    const mapping = src.uint() - 1;
-    if (mapping >= mappings.length) throw new Error(`mapping id ${mapping} out of range`);
-    packed.mapping[i] = mapping;
-    src.u64(addressHalves, 2 * i);
-    const h = src.uint();
-    packed.folded[i] = h % 2;
-    const lines = (h - (h % 2)) / 2;
-    if (nLines + lines > packed.lineFn.length) {
-      // Most locations have one line; grow for inlined frames.
-      if (lines > file.length) throw new Error(`implausible line count ${lines}`);
-      const size = Math.max(nLines + lines, packed.lineFn.length * 2);
-      const fn = new Uint32Array(size);
-      fn.set(packed.lineFn.subarray(0, nLines));
-      const no = new Int32Array(size);
-      no.set(packed.lineNo.subarray(0, nLines));
-      packed.lineFn = fn;
-      packed.lineNo = no;
-    }
-    for (let j = 0; j < lines; j++) {
-      const fn = src.uint();
-      if (fn >= nFn) throw new Error(`function id ${fn} out of range`);
-      packed.lineFn[nLines] = fn;
-      packed.lineNo[nLines++] = src.sint();
-    }
-    packed.lineStart[i + 1] = nLines;
-  }
+  for (let i = 0; i < c.locations; i++) if (packed.mapping[i] < -1 || packed.mapping[i] >= c.mappings) throw new Error(`mapping id ${packed.mapping[i]} out of range`);
+  const ls = packed.lineStart;
+  if (ls[0] !== 0 || ls[c.locations] !== c.lines) throw new Error("location lines malformed");
+  for (let i = 0; i < c.locations; i++) if (ls[i + 1] < ls[i]) throw new Error(`location ${i} is malformed`);
+  checkIds(packed.lineFn, c.functions, "function");
 
-  const n = count("stack", file.length);
-  if (n < 1) throw new Error("no stacks (the empty stack is always present)");
-  const parent = new Uint32Array(n);
-  const loc = new Uint32Array(n);
-  for (let i = 1; i < n; i++) {
-    const back = src.uint();
-    const l = src.uint();
-    if (back < 1 || back > i || l >= nLoc) throw new Error(`stack ${i} is malformed`);
+  if (c.stacks < 1) throw new Error("no stacks (the empty stack is always present)");
+  // Stored as distances back to the parent (they compress better); turned into parents in place.
+  const parent = u32(L.stackBack, c.stacks);
+  const loc = u32(L.stackLoc, c.stacks);
+  if (parent[0] !== 0) throw new Error("stack 0 is malformed");
+  for (let i = 1; i < c.stacks; i++) {
+    const back = parent[i];
+    if (back < 1 || back > i || loc[i] >= c.locations) throw new Error(`stack ${i} is malformed`);
     parent[i] = i - back;
-    loc[i] = l;
   }
-  if (!src.done) throw new Error("trailing bytes");
-
-  return new BlockSymbols(file, strStart, strEnd, mappings, fns, packed, parent, loc);
+  return { strBytes, strEnd, mappings, fns, packed, stackParent: parent, stackLoc: loc, heldBytes: body.byteLength };
 }

@@ -38,10 +38,15 @@ export function internBlockLocations(into: SymbolTable, sym: BlockSymbols): Uint
 
 const UNSET = 0xffffffff;
 
+/** `a`, or a copy of it when it is a view of a larger buffer. */
+function ownCopy(a: Uint32Array): Uint32Array {
+  return a.byteLength === a.buffer.byteLength ? a : a.slice();
+}
+
 export class StackRemap {
   private readonly ids: Uint32Array;
-  private readonly parent: Uint32Array;
-  private readonly loc: Uint32Array;
+  private parent: Uint32Array;
+  private loc: Uint32Array;
   /** The block's symbols until their locations are interned; then only the stack tree is kept. */
   private sym: BlockSymbols | null;
   private globalLoc: Uint32Array | null = null;
@@ -87,6 +92,9 @@ export class StackRemap {
     if (!this.globalLoc) {
       this.globalLoc = internBlockLocations(this.into, this.sym!);
       this.sym = null;
+      // The stack tree may be a view of the whole symbols file: copied, the rest of it can go.
+      this.parent = ownCopy(this.parent);
+      this.loc = ownCopy(this.loc);
     }
     return this.globalLoc;
   }

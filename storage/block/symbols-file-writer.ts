@@ -1,15 +1,79 @@
 // Writing symbols.bin: a block's symbols, only the stacks its rows reference (with their
 // ancestors) and the locations, functions, mappings and strings those need, renumbered densely.
-// The file is "HSYM", a version byte, then one zstd frame: the string table, then mappings,
-// functions, locations and stacks as varints. BlockSymbols (block-symbols.ts) reads it.
+// The file is "HSYM", a version byte, then one zstd frame. Since version 2 the frame holds fixed-
+// width arrays (symbolsLayout below), so a reader takes typed-array views of the decompressed
+// bytes instead of decoding every entry: opening a block's symbols costs a decompression and a
+// bounds check, and holds the file and nothing else. BlockSymbols (block-symbols.ts) reads it.
 
 import type { SymbolTable } from "../head/symbol-table.ts";
 import type { Mapping } from "../model/profile.ts";
-import { ByteSink } from "./varint.ts";
+import { ByteSink, type ByteSource } from "./varint.ts";
 
 export const SYMBOLS_MAGIC = [0x48, 0x53, 0x59, 0x4d]; // "HSYM"
-export const SYMBOLS_VERSION = 1;
+export const SYMBOLS_VERSION = 2;
 const ZSTD_LEVEL = 6; // written once per block, read whole: worth a little more effort than pages
+
+/** The counts that fix the layout, stored as the body's first eight 32-bit words. */
+export interface SymbolsCounts {
+  strings: number;
+  /** UTF-8 bytes of all strings. */
+  stringBytes: number;
+  mappings: number;
+  /** Bytes of the mappings section (varints: mappings are few and hold 64-bit fields). */
+  mappingBytes: number;
+  functions: number;
+  locations: number;
+  lines: number;
+  stacks: number;
+}
+
+export const SYMBOLS_HEADER_BYTES = 32;
+
+/**
+ * Byte offsets of the sections in the decompressed body, from its counts; `size` is the body's
+ * length. Every section starts on 8 bytes, so it can be viewed as a typed array in place; the
+ * 8-byte arrays come first. Numbers are little-endian (typed arrays on x64 and arm64).
+ *   address   u64[locations]    fnStart  f64[functions]
+ *   strEnd    u32[strings]      string i is strings[strEnd[i-1] (0 for i = 0) .. strEnd[i])
+ *   fnName, fnSystem, fnFile    u32[functions] each, string ids
+ *   locMapping i32[locations]   -1 for none
+ *   lineStart u32[locations+1]  lines of location i: lineFn/lineNo[lineStart[i] .. lineStart[i+1])
+ *   lineFn    u32[lines]        lineNo i32[lines]
+ *   stackBack u32[stacks]       stack i's parent is i - stackBack[i] (0 for the empty stack 0)
+ *   stackLoc  u32[stacks]
+ *   folded    u8[locations]     mappings (varints)     strings (UTF-8)
+ */
+export function symbolsLayout(c: SymbolsCounts) {
+  let at = SYMBOLS_HEADER_BYTES;
+  const take = (bytes: number) => {
+    const o = at;
+    at += Math.ceil(bytes / 8) * 8;
+    return o;
+  };
+  const l = {
+    address: take(8 * c.locations),
+    fnStart: take(8 * c.functions),
+    strEnd: take(4 * c.strings),
+    fnName: take(4 * c.functions),
+    fnSystem: take(4 * c.functions),
+    fnFile: take(4 * c.functions),
+    locMapping: take(4 * c.locations),
+    lineStart: take(4 * (c.locations + 1)),
+    lineFn: take(4 * c.lines),
+    lineNo: take(4 * c.lines),
+    stackBack: take(4 * c.stacks),
+    stackLoc: take(4 * c.stacks),
+    folded: take(c.locations),
+    mappings: take(c.mappingBytes),
+    strings: take(c.stringBytes),
+    size: 0,
+  };
+  l.size = at;
+  return l;
+}
+
+/** The header's words, in order. */
+export const SYMBOLS_COUNT_KEYS = ["strings", "stringBytes", "mappings", "mappingBytes", "functions", "locations", "lines", "stacks"] as const;
 
 /**
  * Encodes the part of `sym` that the stacks marked in `used` (indexed by stack id; null = every
@@ -37,131 +101,145 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): {
   const mapMap = new Int32Array(sym.mappings.length).fill(-1);
   const { lineStart, lineFn, lineNo, locMapping, locAddr, locFolded } = sym;
   let locs = 0;
+  let lines = 0;
   for (let l = 0; l < locMap.length; l++) {
     if (locMap[l] < 0) continue;
     locMap[l] = locs++;
+    lines += lineStart[l + 1] - lineStart[l];
     if (locMapping[l] >= 0) mapMap[locMapping[l]] = 0;
     for (let j = lineStart[l]; j < lineStart[l + 1]; j++) fnMap[lineFn[j]] = 0;
   }
   const fns = renumber(fnMap);
   const maps = renumber(mapMap);
 
-  // String ids in the file are given in first use, mappings' then functions': assigned before
-  // writing, so the table goes first into the one buffer the sections follow (no copy of them).
+  // Strings in order of first use, mappings' then functions'.
   const names = sym.names.strings;
   const strMap = new Int32Array(names.length).fill(-1);
   const strings: string[] = [];
+  let stringBytes = 0;
   const use = (id: number) => {
-    if (strMap[id] < 0) strMap[id] = strings.push(names[id]) - 1;
+    if (strMap[id] >= 0) return strMap[id];
+    stringBytes += Buffer.byteLength(names[id], "utf8");
+    return (strMap[id] = strings.push(names[id]) - 1);
   };
-  for (const g of maps) {
-    use(sym.names.lookup(sym.mappings[g].filename));
-    use(sym.names.lookup(sym.mappings[g].buildId));
-  }
-  for (const g of fns) {
-    use(sym.fnName[g]);
-    use(sym.fnSystem[g]);
-    use(sym.fnFile[g]);
-  }
-  const str = (id: number) => strMap[id];
-
-  // The file's size, about: a few varint bytes per entry, the strings' chars (names are mostly ASCII).
-  const estimate = sym.stringChars + 4 * strings.length + 24 * maps.length + 8 * fns.length + 12 * locs + 4 * lineStart[sym.locationCount] + 6 * stacks + 64;
-  if (process.env.EST) console.log("estimate", estimate);
-  const file = new SymbolsFileWriter(strings, estimate);
-  file.count(maps.length);
+  const mapSink = new ByteSink(64 * maps.length + 16);
   for (const g of maps) {
     const m = sym.mappings[g];
-    file.mapping(m, str(sym.names.lookup(m.filename)), str(sym.names.lookup(m.buildId)));
+    writeMapping(mapSink, m, use(sym.names.lookup(m.filename)), use(sym.names.lookup(m.buildId)));
   }
-  file.count(fns.length);
-  for (const g of fns) file.func(str(sym.fnName[g]), str(sym.fnSystem[g]), str(sym.fnFile[g]), sym.fnStart[g]);
-  file.count(locs);
+  const mappingBytes = mapSink.view();
+
+  const counts: SymbolsCounts = { strings: 0, stringBytes: 0, mappings: maps.length, mappingBytes: mappingBytes.length, functions: fns.length, locations: locs, lines, stacks };
+  // Function string ids are assigned before the layout is fixed: it depends on the strings' count.
+  const fnIds = new Uint32Array(3 * fns.length);
+  for (let i = 0; i < fns.length; i++) {
+    const g = fns[i];
+    fnIds[3 * i] = use(sym.fnName[g]);
+    fnIds[3 * i + 1] = use(sym.fnSystem[g]);
+    fnIds[3 * i + 2] = use(sym.fnFile[g]);
+  }
+  counts.strings = strings.length;
+  counts.stringBytes = stringBytes;
+
+  const L = symbolsLayout(counts);
+  const body = new ArrayBuffer(L.size);
+  const header = new Uint32Array(body, 0, SYMBOLS_COUNT_KEYS.length);
+  SYMBOLS_COUNT_KEYS.forEach((k, i) => (header[i] = counts[k]));
+
+  const u32 = (off: number, len: number) => new Uint32Array(body, off, len);
+  const fnName = u32(L.fnName, fns.length);
+  const fnSystem = u32(L.fnSystem, fns.length);
+  const fnFile = u32(L.fnFile, fns.length);
+  const fnStart = new Float64Array(body, L.fnStart, fns.length);
+  for (let i = 0; i < fns.length; i++) {
+    fnName[i] = fnIds[3 * i];
+    fnSystem[i] = fnIds[3 * i + 1];
+    fnFile[i] = fnIds[3 * i + 2];
+    fnStart[i] = sym.fnStart[fns[i]];
+  }
+
+  const address = u32(L.address, 2 * locs);
+  const outMapping = new Int32Array(body, L.locMapping, locs);
+  const outLineStart = u32(L.lineStart, locs + 1);
+  const outLineFn = u32(L.lineFn, lines);
+  const outLineNo = new Int32Array(body, L.lineNo, lines);
+  const folded = new Uint8Array(body, L.folded, locs);
+  let k = 0;
   for (let l = 0; l < locMap.length; l++) {
-    if (locMap[l] < 0) continue;
-    const m = locMapping[l];
-    file.location(m >= 0 ? mapMap[m] : -1, locAddr[2 * l], locAddr[2 * l + 1], locFolded[l] === 1, lineStart[l + 1] - lineStart[l]);
-    for (let j = lineStart[l]; j < lineStart[l + 1]; j++) file.line(fnMap[lineFn[j]], lineNo[j]);
+    const i = locMap[l];
+    if (i < 0) continue;
+    address[2 * i] = locAddr[2 * l];
+    address[2 * i + 1] = locAddr[2 * l + 1];
+    outMapping[i] = locMapping[l] >= 0 ? mapMap[locMapping[l]] : -1;
+    folded[i] = locFolded[l];
+    for (let j = lineStart[l]; j < lineStart[l + 1]; j++, k++) {
+      outLineFn[k] = fnMap[lineFn[j]];
+      outLineNo[k] = lineNo[j];
+    }
+    outLineStart[i + 1] = k;
   }
-  file.count(stacks);
-  for (let id = 1; id < n; id++) if (keep[id]) file.stack(stackMap[id] - stackMap[sym.stackParent[id]], locMap[sym.stackLoc[id]]);
-  return { bytes: file.finish(), stackMap };
+
+  const back = u32(L.stackBack, stacks);
+  const loc = u32(L.stackLoc, stacks);
+  for (let id = 1; id < n; id++) {
+    if (!keep[id]) continue;
+    const s = stackMap[id];
+    back[s] = s - stackMap[sym.stackParent[id]];
+    loc[s] = locMap[sym.stackLoc[id]];
+  }
+
+  new Uint8Array(body, L.mappings, mappingBytes.length).set(mappingBytes);
+  const strEnd = u32(L.strEnd, strings.length);
+  const strOut = new Uint8Array(body, L.strings, stringBytes);
+  let at = 0;
+  for (let i = 0; i < strings.length; i++) {
+    at += textEncoder.encodeInto(strings[i], strOut.subarray(at)).written;
+    strEnd[i] = at;
+  }
+  return { bytes: packSymbols(new Uint8Array(body)), stackMap };
 }
 
-/**
- * Writes symbols.bin's sections in order: mappings, functions, locations (each followed by its
- * lines), stacks, each section after its count(). Strings are given as ids into the table passed
- * to the constructor, written first. Every encoder goes through it, so the format lives in one place.
- */
-export class SymbolsFileWriter {
-  private readonly body: ByteSink;
+const textEncoder = new TextEncoder();
 
-  /**
-   * Starts the file with its string table; sections refer to strings by index in `strings`.
-   * `sizeHint`: about how many bytes the sections will take, with the strings.
-   */
-  constructor(strings: string[], sizeHint?: number) {
-    this.body = new ByteSink(sizeHint);
-    this.body.uint(strings.length);
-    for (const s of strings) this.body.str(s);
-  }
+/** The file: magic, version, then one zstd frame of the body. */
+function packSymbols(body: Uint8Array): Uint8Array {
+  const packed = Bun.zstdCompressSync(body, { level: ZSTD_LEVEL });
+  const bytes = new Uint8Array(SYMBOLS_MAGIC.length + 1 + packed.length);
+  bytes.set(SYMBOLS_MAGIC);
+  bytes[SYMBOLS_MAGIC.length] = SYMBOLS_VERSION;
+  bytes.set(packed, SYMBOLS_MAGIC.length + 1);
+  return bytes;
+}
 
-  count(n: number): void {
-    this.body.uint(n);
-  }
+/** A mapping as varints, its file name and build id as string ids (both versions of the file). */
+function writeMapping(b: ByteSink, m: Mapping, filename: number, buildId: number): void {
+  b.big(m.memoryStart);
+  b.big(m.memoryLimit);
+  b.big(m.fileOffset);
+  b.uint(filename);
+  b.uint(buildId);
+  b.uint(+m.hasFunctions | (+m.hasFilenames << 1) | (+m.hasLineNumbers << 2) | (+m.hasInlineFrames << 3));
+}
 
-  mapping(m: Mapping, filename: number, buildId: number): void {
-    const b = this.body;
-    b.big(m.memoryStart);
-    b.big(m.memoryLimit);
-    b.big(m.fileOffset);
-    b.uint(filename);
-    b.uint(buildId);
-    b.uint(+m.hasFunctions | (+m.hasFilenames << 1) | (+m.hasLineNumbers << 2) | (+m.hasInlineFrames << 3));
-  }
-
-  func(name: number, systemName: number, filename: number, startLine: number): void {
-    const b = this.body;
-    b.uint(name);
-    b.uint(systemName);
-    b.uint(filename);
-    b.sint(startLine);
-  }
-
-  /**
-   * A location of `lines` lines (given next with line()); mapping -1 for none. The address comes
-   * as two 32-bit halves: no bigint unless it needs one.
-   */
-  location(mapping: number, lo: number, hi: number, folded: boolean, lines: number): void {
-    this.body.uint(mapping + 1);
-    // LEB128 is the same whichever way it is computed: below 2^53 a plain number does.
-    if (hi < 0x200000) this.body.uint(hi * 0x100000000 + lo);
-    else this.body.big((BigInt(hi) << 32n) | BigInt(lo));
-    this.body.uint((lines << 1) | +folded);
-  }
-
-  line(fn: number, line: number): void {
-    this.body.uint(fn);
-    this.body.sint(line);
-  }
-
-  /** A stack: `back` ids back to its parent (≥ 1), its location. */
-  stack(back: number, loc: number): void {
-    this.body.uint(back);
-    this.body.uint(loc);
-  }
-
-  /** The file: magic, version, then one zstd frame of the string table and the sections. */
-  finish(): Uint8Array {
-    if (process.env.EST) console.log("symbols body", this.body.view().length);
-    const packed = Bun.zstdCompressSync(this.body.view(), { level: ZSTD_LEVEL });
-    const bytes = new Uint8Array(SYMBOLS_MAGIC.length + 1 + packed.length);
-    bytes.set(SYMBOLS_MAGIC);
-    bytes[SYMBOLS_MAGIC.length] = SYMBOLS_VERSION;
-    bytes.set(packed, SYMBOLS_MAGIC.length + 1);
-    return bytes;
-  }
-
+/** Reads what writeMapping wrote; `str` resolves (and checks) a string id. */
+export function readMapping(src: ByteSource, str: (id: number) => string): Mapping {
+  const memoryStart = src.big();
+  const memoryLimit = src.big();
+  const fileOffset = src.big();
+  const filename = str(src.uint());
+  const buildId = str(src.uint());
+  const f = src.uint();
+  return {
+    memoryStart,
+    memoryLimit,
+    fileOffset,
+    filename,
+    buildId,
+    hasFunctions: (f & 1) !== 0,
+    hasFilenames: (f & 2) !== 0,
+    hasLineNumbers: (f & 4) !== 0,
+    hasInlineFrames: (f & 8) !== 0,
+  };
 }
 
 /** Marks used entries (set to 0 in `map`, -1 elsewhere) with dense ids; returns old ids in order. */

@@ -17,9 +17,10 @@
 //                              before and after a full GC and 1 s of idle, the live heap, the head
 //   HEARTH_SOAK_SNAPSHOT=dir   with DIAG, a heap snapshot whenever over 50 MB stays live after a flush
 //   HEARTH_SOAK_LOG=1          only the server's log, with times (to line up with an RSS trace)
+//   HEARTH_SOAK_KEEP=dir       the data dir to use and keep afterwards (for probing queries on it)
 // Diagnostics change the run: the table's numbers are meant without them.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tenantDirs } from "../../storage/tenant-db.ts";
@@ -47,7 +48,9 @@ const QUERY_SERVICE = 1;
 
 export async function soak(t: Table): Promise<void> {
   const load = new ServiceLoad(SERVICES);
-  const dataDir = mkdtempSync(join(tmpdir(), "hearth-bench-soak-"));
+  const keep = env.HEARTH_SOAK_KEEP;
+  if (keep) mkdirSync(keep, { recursive: true });
+  const dataDir = keep ?? mkdtempSync(join(tmpdir(), "hearth-bench-soak-"));
   // Simulated time ends at the last full hour before now: a day of the past, as clients sent it.
   const end = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
   const start = end - HOURS * HOUR_MS;
@@ -170,7 +173,7 @@ export async function soak(t: Table): Promise<void> {
     t.row("  RSS after the queries", "", `${fmt(queried.rss, 0)} MB (peak during them ${fmt(queried.peak, 0)} MB); ${fmt(server.memory().rss, 0)} MB after 2 s idle`);
   } finally {
     await server.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!keep) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
