@@ -4,7 +4,8 @@
 // while compacting; the process's RSS follows both. A full collection once the JS heap or the
 // external buffers have grown 16 MiB past what the last one left costs tens of milliseconds and
 // keeps RSS bounded by live data plus that margin. Only the paths that make garbage in bulk look
-// (ingest, block writes, merges): forced collections on a timer tripled the cost of block queries.
+// (ingest, block writes, merges, and block queries after each row group they decode): forced
+// collections on a timer tripled the cost of block queries.
 
 export interface HeapUsage {
   /** Bytes in the JS heap. */

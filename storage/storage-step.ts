@@ -1,6 +1,6 @@
-// Long storage loops (writing a block, merging blocks) allocate in bursts between I/O waits. They
-// call storageStep() between series so the server's heap governor can look at the heap there,
-// instead of only on its timer; storage itself knows nothing of what the hook does.
+// Long storage loops (writing a block, merging blocks, a query decoding row groups) allocate in
+// bursts between I/O waits. They call storageStep() between steps so the server's heap governor
+// can look at the heap there; storage itself knows nothing of what the hook does.
 
 let hook: (() => void) | null = null;
 

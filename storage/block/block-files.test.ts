@@ -72,7 +72,8 @@ async function readAll(dir: string, pq: ParquetHandle, withSpans: boolean): Prom
   for (let g = 0; g + 1 < pq.groupStart.length; g++) {
     const start = pq.groupStart[g];
     const n = pq.groupStart[g + 1] - start;
-    const { stacks, values, spans, direct: d } = await readGroupColumns(dir, pq, g, withSpans);
+    const { stacks, values, spans, direct: d, start: at } = await readGroupColumns(dir, pq, g, { withSpans });
+    expect(at).toBe(start);
     if (d) direct++;
     expect(stacks.length).toBe(n);
     expect(values.length).toBe(n);
@@ -97,6 +98,9 @@ describe("readGroupColumns", () => {
       const { dir, meta } = await ownBlock(spans);
       const pq = await openProfilesParquet(dir, meta);
       expect(pq.groupStart).toEqual([0, 1024, 2048, N]);
+      // Our layout keeps a table of chunk ranges, not hyparquet's parse of the footer.
+      expect(pq.chunks).not.toBeNull();
+      expect(pq.metadata).toBeNull();
       expect(await readAll(dir, pq, spans)).toBe(3);
       // A file without span ids reads as zeros where spans are asked for.
       if (!spans) expect(await readAll(dir, pq, true)).toBe(3);
@@ -117,6 +121,31 @@ describe("readGroupColumns", () => {
       const { dir, meta } = writerBlock(name, opts);
       const pq = await openProfilesParquet(dir, meta);
       expect(await readAll(dir, pq, false)).toBe(0);
+      // Found out at the first page (several pages to a chunk) or at open (a dictionary): the
+      // footer is parsed again and kept, and no direct read is tried again.
+      expect(pq.chunks).toBeNull();
+      expect(pq.metadata).not.toBeNull();
+    }
+  });
+
+  test("a range of rows, with or without stack ids: our layout decodes the group, others just the range", async () => {
+    const own = await ownBlock(true);
+    const several = writerBlock("small-pages-range", { pageSize: 1000 });
+    for (const { dir, meta } of [own, several]) {
+      const pq = await openProfilesParquet(dir, meta);
+      const [from, to] = [pq.groupStart[1] + 100, pq.groupStart[1] + 300];
+      for (const withStacks of [true, false]) {
+        const c = await readGroupColumns(dir, pq, 1, { withSpans: false, withStacks, rows: [from, to] });
+        expect(c.direct).toBe(dir === own.dir);
+        // Our layout: the whole group, from its first row; otherwise exactly the rows asked for.
+        expect(c.start).toBe(c.direct ? pq.groupStart[1] : from);
+        expect(c.values.length).toBe(c.direct ? pq.groupStart[2] - pq.groupStart[1] : to - from);
+        expect(c.stacks.length).toBe(withStacks ? c.values.length : 0);
+        for (let r = from; r < to; r++) {
+          expect(c.values[r - c.start]).toBe(valueOf(r));
+          if (withStacks) expect(c.stacks[r - c.start]).toBe(stackOf(r));
+        }
+      }
     }
   });
 
@@ -125,7 +154,7 @@ describe("readGroupColumns", () => {
     const path = join(dir, PROFILES_FILE);
     const pq0 = await openProfilesParquet(dir, meta);
     // The zstd frame of group 1's stack_id page loses its magic number, so it does not decode.
-    const chunk = pq0.metadata.row_groups[1].columns.find((c) => c.meta_data?.path_in_schema[0] === COL_STACK)!.meta_data!;
+    const chunk = (await pq0.footer()).row_groups[1].columns.find((c) => c.meta_data?.path_in_schema[0] === COL_STACK)!.meta_data!;
     const from = Number(chunk.data_page_offset);
     const bytes = readFileSync(path);
     const at = bytes.subarray(from, from + Number(chunk.total_compressed_size)).indexOf(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
@@ -133,7 +162,7 @@ describe("readGroupColumns", () => {
     bytes[from + at] ^= 0xff;
     writeFileSync(path, bytes);
     const pq = await openProfilesParquet(dir, meta);
-    const err = await readGroupColumns(dir, pq, 1, false).catch((e) => e);
+    const err = await readGroupColumns(dir, pq, 1, { withSpans: false }).catch((e) => e);
     expect(err).toBeInstanceOf(BlockCorruptError);
     expect(String(err)).toContain(PROFILES_FILE);
   });

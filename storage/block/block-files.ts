@@ -13,11 +13,31 @@ import { SeriesIndex } from "./series-index.ts";
 
 export interface ParquetHandle {
   file: AsyncBuffer;
-  metadata: FileMetaData;
   /** First row of each row group, plus the total at the end. */
   groupStart: number[];
   /** Whether the file has the span_id column. */
   hasSpans: boolean;
+  /**
+   * Where each group's column chunks lie, when every chunk looks like the block's own layout (one
+   * PLAIN page, ZSTD or uncompressed); then hyparquet's parse of the footer is not kept. It is
+   * hundreds of thousands of objects for a large block (12 soak blocks: 362K objects, 37 MB of
+   * RSS), held as long as the block stays open and marked by every full collection.
+   */
+  chunks: ChunkTable | null;
+  /** The parsed footer: kept when `chunks` is null, else parsed again if ever needed (footer()). */
+  metadata: FileMetaData | null;
+  /** The parsed footer, parsed again if it was not kept. */
+  footer(): Promise<FileMetaData>;
+}
+
+/** Columns of a chunk table, in its order. */
+const CHUNK_COLUMNS = [COL_STACK, COL_VALUE, COL_SPAN];
+
+/** Byte range [start, end) of group g's chunk of column c at g * 3 + c (CHUNK_COLUMNS); zstd[i] 1 when compressed. */
+interface ChunkTable {
+  start: Float64Array;
+  end: Float64Array;
+  zstd: Uint8Array;
 }
 
 // A remote file that cannot be read fails the query; it does not mark the block damaged.
@@ -69,14 +89,16 @@ export async function openProfilesParquet(dir: string, meta: BlockMeta, remote: 
     const f = Bun.file(path);
     file = { byteLength: size, slice: (start, end) => f.slice(start, end ?? size).arrayBuffer() };
   }
-  let metadata: FileMetaData;
-  try {
-    // From a bucket, a small first read: hyparquet's default (512 KiB) would fetch most small files whole.
-    metadata = await parquetMetadataAsync(file, remote ? { initialFetchSize: 16 << 10 } : undefined);
-  } catch (e) {
-    if (isRemoteFailure(e)) throw e;
-    throw corrupt(dir, PROFILES_FILE, e);
-  }
+  const parse = async (): Promise<FileMetaData> => {
+    try {
+      // From a bucket, a small first read: hyparquet's default (512 KiB) would fetch most small files whole.
+      return await parquetMetadataAsync(file, remote ? { initialFetchSize: 16 << 10 } : undefined);
+    } catch (e) {
+      if (isRemoteFailure(e)) throw e;
+      throw corrupt(dir, PROFILES_FILE, e);
+    }
+  };
+  const metadata = await parse();
   const cols = metadata.schema.slice(1).map((c) => `${c.name}:${c.type}`).join();
   const schemaOf = (s: typeof PROFILES_SCHEMA) => s.slice(1).map((c) => `${c.name}:${c.type}`).join();
   const hasSpans = cols === schemaOf(PROFILES_SCHEMA_SPANS);
@@ -85,7 +107,33 @@ export async function openProfilesParquet(dir: string, meta: BlockMeta, remote: 
     throw new BlockCorruptError(dir, PROFILES_FILE, `${metadata.num_rows} rows, meta.json says ${meta.stats.numSamples} samples`);
   const groupStart = [0];
   for (const g of metadata.row_groups) groupStart.push(groupStart[groupStart.length - 1] + Number(g.num_rows));
-  return { file, metadata, groupStart, hasSpans };
+  const chunks = chunkTable(metadata, hasSpans);
+  const pq: ParquetHandle = {
+    file,
+    groupStart,
+    hasSpans,
+    chunks,
+    metadata: chunks ? null : metadata,
+    footer: async () => (pq.metadata ??= await parse()),
+  };
+  return pq;
+}
+
+/** The chunk table of a file whose every chunk chunkRange accepts, else null. */
+function chunkTable(metadata: FileMetaData, hasSpans: boolean): ChunkTable | null {
+  const groups = metadata.row_groups;
+  const t: ChunkTable = { start: new Float64Array(3 * groups.length), end: new Float64Array(3 * groups.length), zstd: new Uint8Array(3 * groups.length) };
+  for (let g = 0; g < groups.length; g++) {
+    for (let c = 0; c < (hasSpans ? 3 : 2); c++) {
+      const chunk = groups[g].columns.find((x) => x.meta_data?.path_in_schema[0] === CHUNK_COLUMNS[c]);
+      const r = chunkRange(chunk);
+      if (!r) return null;
+      t.start[3 * g + c] = r[0];
+      t.end[3 * g + c] = r[1];
+      t.zstd[3 * g + c] = chunk!.meta_data!.codec === "ZSTD" ? 1 : 0;
+    }
+  }
+  return t;
 }
 
 /**
@@ -111,9 +159,10 @@ export async function readStackValues(
   const columns = stacks ? [COL_STACK, COL_VALUE] : [COL_VALUE];
   if (readSpans) columns.push(COL_SPAN);
   try {
+    const metadata = await pq.footer();
     await parquetRead({
       file: pq.file,
-      metadata: pq.metadata,
+      metadata,
       columns,
       rowStart: start,
       rowEnd: end,
@@ -150,8 +199,11 @@ export async function readStackValues(
     throw new BlockCorruptError(dir, PROFILES_FILE, `rows [${start}, ${end}) could not be read in full`);
 }
 
-/** One row group's columns, as a merge reads them. */
+/** Rows of one row group's columns, as merges and queries read them. */
 export interface GroupColumns {
+  /** The row of the arrays' index 0. */
+  start: number;
+  /** stack_id; empty when not asked for. */
   stacks: Int32Array;
   values: Float64Array;
   /** Span ids when asked for (zeros if the file has no such column), else null. */
@@ -160,29 +212,46 @@ export interface GroupColumns {
   direct: boolean;
 }
 
+export interface GroupReadOptions {
+  /** Span ids too. */
+  withSpans: boolean;
+  /** stack_id too (default true); without it, only the value column is read. */
+  withStacks?: boolean;
+  /**
+   * The rows wanted, [from, to) within the group; the whole group by default. A group in the
+   * block's own layout is one page per column, decoded whole either way; any other layout reads
+   * just the pages the range needs, and the arrays hold just those rows.
+   */
+  rows?: [number, number];
+}
+
 /**
- * Reads one whole row group's stack_id, value and (with `withSpans`) span_id, as a merge does for
- * every group of its sources. A column chunk in the block's own layout (one PLAIN page, see
- * plain-column-chunk.ts) is decompressed and the output itself becomes the array: hyparquet's
- * general path left ~7× the group's decoded size in buffers to collect, most of what a merge's
- * reads allocated. Any other chunk (another writer's) is read the general way.
+ * Reads one row group's stack_id, value and span_id columns (as `opts` asks), as a merge does for
+ * every group of its sources and a query for the groups its series lie in. A column chunk in the
+ * block's own layout (one PLAIN page, see plain-column-chunk.ts) is decompressed and the output
+ * itself becomes the array: hyparquet's general path left ~7× the group's decoded size in buffers
+ * to collect, most of what merges and day-long queries allocated. Any other chunk (another
+ * writer's) is read the general way.
  */
-export async function readGroupColumns(dir: string, pq: ParquetHandle, group: number, withSpans: boolean): Promise<GroupColumns> {
-  const rg = pq.metadata.row_groups[group];
-  const n = pq.groupStart[group + 1] - pq.groupStart[group];
+export async function readGroupColumns(dir: string, pq: ParquetHandle, group: number, opts: GroupReadOptions): Promise<GroupColumns> {
+  const first = pq.groupStart[group];
+  const n = pq.groupStart[group + 1] - first;
+  const withStacks = opts.withStacks ?? true;
+  const withSpans = opts.withSpans;
   const readSpans = withSpans && pq.hasSpans;
   const general = async (): Promise<GroupColumns> => {
-    const out = { stacks: new Int32Array(n), values: new Float64Array(n), spans: withSpans ? new BigUint64Array(n) : null, direct: false };
-    await readStackValues(dir, pq, pq.groupStart[group], pq.groupStart[group + 1], out.stacks, out.values, false, out.spans);
+    const [from, to] = opts.rows ?? [first, first + n];
+    const m = to - from;
+    const out = { start: from, stacks: new Int32Array(withStacks ? m : 0), values: new Float64Array(m), spans: withSpans ? new BigUint64Array(m) : null, direct: false };
+    await readStackValues(dir, pq, from, to, withStacks ? out.stacks : null, out.values, opts.rows !== undefined, out.spans);
     return out;
   };
-  const names = readSpans ? [COL_STACK, COL_VALUE, COL_SPAN] : [COL_STACK, COL_VALUE];
-  const chunks = names.map((name) => rg.columns.find((c) => c.meta_data?.path_in_schema[0] === name));
-  const ranges = chunks.map(chunkRange);
-  if (ranges.some((r) => r === null)) return general();
+  const t = pq.chunks;
+  if (!t) return general();
+  const cols = [...(withStacks ? [0] : []), 1, ...(readSpans ? [2] : [])];
   // The chunks are neighbours in the file: one read for all.
-  const lo = Math.min(...ranges.map((r) => r![0]));
-  const hi = Math.max(...ranges.map((r) => r![1]));
+  const lo = Math.min(...cols.map((c) => t.start[3 * group + c]));
+  const hi = Math.max(...cols.map((c) => t.end[3 * group + c]));
   let bytes: ArrayBuffer;
   try {
     bytes = await pq.file.slice(lo, hi);
@@ -191,19 +260,24 @@ export async function readGroupColumns(dir: string, pq: ParquetHandle, group: nu
     throw corrupt(dir, PROFILES_FILE, e);
   }
   const pages: Uint8Array[] = [];
-  for (let k = 0; k < chunks.length; k++) {
-    const [from, to] = ranges[k]!;
+  for (const c of cols) {
+    const i = 3 * group + c;
     let page: Uint8Array | null;
     try {
-      page = readPlainPage(new DataView(bytes, from - lo, to - from), chunks[k]!.meta_data!.codec === "ZSTD", n, k === 0 ? 4 : 8);
+      page = readPlainPage(new DataView(bytes, t.start[i] - lo, t.end[i] - t.start[i]), t.zstd[i] === 1, n, c === 0 ? 4 : 8);
     } catch (e) {
       throw corrupt(dir, PROFILES_FILE, e);
     }
-    if (!page) return general();
-    pages.push(page);
+    if (!page) {
+      // Not the block's own layout after all (several pages to a chunk): the general way from now on.
+      pq.chunks = null;
+      return general();
+    }
+    pages[c] = page;
   }
   return {
-    stacks: typed(pages[0], Int32Array, n),
+    start: first,
+    stacks: withStacks ? typed(pages[0], Int32Array, n) : new Int32Array(0),
     values: typed(pages[1], Float64Array, n),
     spans: readSpans ? typed(pages[2], BigUint64Array, n) : withSpans ? new BigUint64Array(n) : null,
     direct: true,

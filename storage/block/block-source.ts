@@ -228,7 +228,7 @@ export class SampleRows {
     const n = this.pq.groupStart[g + 1] - this.pq.groupStart[g];
     this.cache.makeRoom(n * (this.pq.hasSpans ? 20 : 12));
     // The decoded pages themselves (no copy into reused arrays): one buffer per column per load.
-    const { stacks, values, spans } = await readGroupColumns(this.dir, this.pq, g, this.pq.hasSpans);
+    const { stacks, values, spans } = await readGroupColumns(this.dir, this.pq, g, { withSpans: this.pq.hasSpans });
     const e: CachedGroup = { owner: this, group: g, stacks, values, spans };
     this.groups.set(g, e);
     this.cache.add(e);

@@ -53,13 +53,6 @@ export function rowGroupSizeFor(samples: number): number {
 export const MIN_ROW_GROUP_SIZE = 16 * 1024;
 export const MAX_ROW_GROUP_SIZE = 128 * 1024;
 
-/**
- * Uncompressed bytes per data page at most, the unit a read decodes and zstd compresses. The
- * writer makes each column chunk one page (16K–128K values, 64 KB–1 MB), so the whole chunk is
- * compressed at once and zstd sees the repeats of consecutive profiles.
- */
-export const PAGE_SIZE = 1 << 20;
-
 export const ZSTD_LEVEL = 3;
 
 export const parquetDecompressors = {
