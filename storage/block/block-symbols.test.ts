@@ -1,13 +1,21 @@
 // BlockSymbols reads symbols.bin lazily: every symbol must come back equal to the head's, and a
 // flame graph of one service must decode only that service's names.
 
-import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { decodePprof } from "../../server/ingest/pprof-decoder.ts";
 import { FIXTURES } from "../../test/helpers/pprof-oracle.ts";
+import { compactBlocks } from "../compact.ts";
+import { Head } from "../head/head.ts";
 import { SymbolTable } from "../head/symbol-table.ts";
+import { sortLabels } from "../model/labels.ts";
+import { parseSelector } from "../model/selector.ts";
+import { collapsed } from "../model/tree.ts";
+import { BlockReader } from "./reader.ts";
+import { writeBlock } from "./writer.ts";
 import type { Profile } from "../model/profile.ts";
 import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
 import { encodeBlockSymbols, symbolsLayout, SYMBOLS_COUNT_KEYS, type SymbolsCounts } from "./symbols-file-writer.ts";
@@ -141,5 +149,60 @@ describe("BlockSymbols", () => {
     cut.set(v1.subarray(0, 5));
     cut.set(z, 5);
     expect(() => decodeBlockSymbols(cut)).toThrow(/truncated|malformed|out of range/);
+  });
+});
+
+describe("blocks written before symbols.bin version 2", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "hearth-symbols-v1-"));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const files = ["cpu.pb.gz", "profile_python", "profile_rust"];
+
+  /** A block of the three fixtures (one series each), as written today. */
+  async function block(t: number): Promise<string> {
+    const h = new Head();
+    for (const f of files) h.append(sortLabels([{ name: "__name__", value: "process_cpu" }, { name: "service_name", value: f }]), { ...fixture(f), timeNanos: BigInt(t) * 1000000n });
+    return join(tmp, (await writeBlock(h, tmp)).ulid);
+  }
+
+  /** Every fixture's flame graph (frames → value), every profile type, from the blocks in `dirs`. */
+  async function answers(dirs: string[]) {
+    const out: Record<string, Record<string, number>> = {};
+    for (const dir of dirs) {
+      const r = await BlockReader.open(dir);
+      for (const pt of await r.profileTypes({ start: 0, end: 0 }))
+        for (const f of files) {
+          const tree = await r.selectMergeTree({ profileTypeId: pt, matchers: parseSelector(`{service_name="${f}"}`), start: 0, end: 0 });
+          const acc = (out[`${pt} ${f}`] ??= {});
+          for (const [stack, v] of collapsed(tree)) acc[stack] = (acc[stack] ?? 0) + v;
+        }
+      r.close();
+    }
+    return out;
+  }
+
+  test("a block holding a version 1 file answers and compacts as one holding version 2", async () => {
+    const a = await block(1_000);
+    const b = await block(2_000);
+    // The head interns the fixtures as table() does, so the block's stack ids are the v1 file's.
+    const v2 = readFileSync(join(a, "symbols.bin"));
+    expect(v2[4]).toBe(2);
+    expectSameSymbols(decodeBlockSymbols(v2), decodeBlockSymbols(encodeBlockSymbols(table(files).sym, null).bytes));
+    const want = await answers([a, b]);
+    // Each fixture's own profile types have stacks.
+    for (const f of files) expect(Object.entries(want).some(([k, x]) => k.endsWith(" " + f) && Object.keys(x).length >= 6)).toBe(true);
+
+    // Block a now holds the version 1 file, with meta.json saying so.
+    const v1 = readFileSync(join(import.meta.dir, "testdata", "symbols-v1.bin"));
+    writeFileSync(join(a, "symbols.bin"), v1);
+    const meta = JSON.parse(readFileSync(join(a, "meta.json"), "utf8"));
+    meta.files.find((f: { relPath: string }) => f.relPath === "symbols.bin").sizeBytes = v1.length;
+    writeFileSync(join(a, "meta.json"), JSON.stringify(meta));
+    expect(await answers([a, b])).toEqual(want);
+
+    // Compacted with a version 2 block, the output is version 2 and answers the same.
+    const merged = await compactBlocks([a, b], tmp);
+    const out = join(tmp, merged.ulid);
+    expect(readFileSync(join(out, "symbols.bin"))[4]).toBe(2);
+    expect(await answers([out])).toEqual(want);
   });
 });
