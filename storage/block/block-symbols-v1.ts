@@ -7,8 +7,6 @@ import type { PackedFunctions, PackedLocations, SymbolsParts } from "./block-sym
 import { readMapping } from "./symbols-file-writer.ts";
 import { ByteSource } from "./varint.ts";
 
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-
 /** Decodes a version 1 body (decompressed); throws a plain Error on anything malformed. */
 export function decodeSymbolsV1(file: Uint8Array): SymbolsParts {
   const src = new ByteSource(file);
@@ -40,10 +38,9 @@ export function decodeSymbolsV1(file: Uint8Array): SymbolsParts {
     if (id >= nStr) throw new Error(`string id ${id} out of range`);
     return id;
   };
-  const str = (id: number) => utf8.decode(strBytes.subarray(sid(id) === 0 ? 0 : strEnd[id - 1], strEnd[id]));
 
   const mappings: Mapping[] = new Array(count("mapping", file.length));
-  for (let i = 0; i < mappings.length; i++) mappings[i] = readMapping(src, str);
+  for (let i = 0; i < mappings.length; i++) mappings[i] = readMapping(src, strBytes, strEnd);
 
   const nFn = count("function", file.length);
   const fns: PackedFunctions = { name: new Uint32Array(nFn), systemName: new Uint32Array(nFn), filename: new Uint32Array(nFn), startLine: new Float64Array(nFn) };

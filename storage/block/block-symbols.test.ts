@@ -18,7 +18,7 @@ import { BlockReader } from "./reader.ts";
 import { writeBlock } from "./writer.ts";
 import type { Profile } from "../model/profile.ts";
 import { decodeBlockSymbols, type BlockSymbols } from "./block-symbols.ts";
-import { encodeBlockSymbols, symbolsLayout, SYMBOLS_COUNT_KEYS, type SymbolsCounts } from "./symbols-file-writer.ts";
+import { encodeBlockSymbols, readSymbolsCounts, symbolsLayout, SYMBOLS_COUNT_KEYS } from "./symbols-file-writer.ts";
 
 function fixture(name: string): Profile {
   let b: Uint8Array = readFileSync(join(FIXTURES, "pprof", name));
@@ -55,9 +55,7 @@ function expectSameSymbols(b: BlockSymbols, want: BlockSymbols) {
 /** A version 2 file's body, changed by `edit` (given the body and its layout), packed again. */
 function damaged(bytes: Uint8Array, edit: (body: Uint8Array, at: ReturnType<typeof symbolsLayout>) => void): Uint8Array {
   const body = new Uint8Array(Bun.zstdDecompressSync(bytes.subarray(5)));
-  const header = new Uint32Array(body.buffer, body.byteOffset, SYMBOLS_COUNT_KEYS.length);
-  const counts = Object.fromEntries(SYMBOLS_COUNT_KEYS.map((k, i) => [k, header[i]])) as unknown as SymbolsCounts;
-  edit(body, symbolsLayout(counts));
+  edit(body, symbolsLayout(readSymbolsCounts(body)));
   const z = Bun.zstdCompressSync(body);
   const out = new Uint8Array(5 + z.length);
   out.set(bytes.subarray(0, 5));

@@ -7,7 +7,7 @@
 import type { Func, Location, Mapping } from "../model/profile.ts";
 import { StringTable } from "../model/tree.ts";
 import { decodeSymbolsV1 } from "./block-symbols-v1.ts";
-import { readMapping, SYMBOLS_COUNT_KEYS, SYMBOLS_HEADER_BYTES, SYMBOLS_MAGIC, SYMBOLS_VERSION, symbolsLayout, type SymbolsCounts } from "./symbols-file-writer.ts";
+import { readMapping, readSymbolsCounts, SYMBOLS_HEADER_BYTES, SYMBOLS_MAGIC, SYMBOLS_VERSION, symbolsLayout } from "./symbols-file-writer.ts";
 import { ByteSource } from "./varint.ts";
 
 /**
@@ -166,8 +166,8 @@ export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
   const version = bytes[SYMBOLS_MAGIC.length];
   if (version !== SYMBOLS_VERSION && version !== 1) throw new Error(`unsupported symbols version ${version}`);
   const out = Bun.zstdDecompressSync(bytes.subarray(SYMBOLS_MAGIC.length + 1));
-  let body = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  const p = version === 1 ? decodeSymbolsV1(body) : viewSymbols(body.byteOffset % 8 === 0 ? body : (body = body.slice()));
+  const body = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  const p = version === 1 ? decodeSymbolsV1(body) : viewSymbols(body.byteOffset % 8 === 0 ? body : body.slice());
   return new BlockSymbols(p.strBytes, p.strEnd, p.mappings, p.fns, p.packed, p.stackParent, p.stackLoc, p.heldBytes);
 }
 
@@ -177,8 +177,7 @@ export function decodeBlockSymbols(bytes: Uint8Array): BlockSymbols {
  */
 function viewSymbols(body: Uint8Array): SymbolsParts {
   if (body.length < SYMBOLS_HEADER_BYTES) throw new Error("truncated header");
-  const header = new Uint32Array(body.buffer, body.byteOffset, SYMBOLS_COUNT_KEYS.length);
-  const c = Object.fromEntries(SYMBOLS_COUNT_KEYS.map((k, i) => [k, header[i]])) as unknown as SymbolsCounts;
+  const c = readSymbolsCounts(body);
   const L = symbolsLayout(c);
   if (body.length < L.size) throw new Error(`truncated: ${body.length} bytes, the counts need ${L.size}`);
   if (body.length > L.size) throw new Error("trailing bytes");
@@ -195,12 +194,8 @@ function viewSymbols(body: Uint8Array): SymbolsParts {
   };
 
   const src = new ByteSource(body.subarray(L.mappings, L.mappings + c.mappingBytes));
-  const str = (id: number) => {
-    if (id >= c.strings) throw new Error(`string id ${id} out of range`);
-    return utf8.decode(strBytes.subarray(id === 0 ? 0 : strEnd[id - 1], strEnd[id]));
-  };
   const mappings: Mapping[] = new Array(c.mappings);
-  for (let i = 0; i < c.mappings; i++) mappings[i] = readMapping(src, str);
+  for (let i = 0; i < c.mappings; i++) mappings[i] = readMapping(src, strBytes, strEnd);
   if (!src.done) throw new Error("trailing bytes in the mappings");
 
   const fns: PackedFunctions = {

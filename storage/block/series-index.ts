@@ -137,8 +137,8 @@ export class SeriesIndex {
   static open(path: string): SeriesIndex {
     const db = new Database(path, { readonly: true });
     try {
-      // Each open block keeps its index open; SQLite's default page cache (up to 2 MB each) made
-      // 12 open day-blocks' indexes 21 MB of RSS. The pages are in the OS's cache anyway.
+      // Each open block keeps its index open, and SQLite's default page cache may grow to 2 MB a
+      // connection; its pages are in the OS's cache anyway, and a query reads a few of them.
       db.run("PRAGMA cache_size=-64");
       const rows = db
         .query("SELECT series_ref, labels, profile_type, min_time, max_time, first_row, last_row, num_profiles FROM series ORDER BY series_ref")

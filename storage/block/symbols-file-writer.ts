@@ -75,6 +75,12 @@ export function symbolsLayout(c: SymbolsCounts) {
 /** The header's words, in order. */
 export const SYMBOLS_COUNT_KEYS = ["strings", "stringBytes", "mappings", "mappingBytes", "functions", "locations", "lines", "stacks"] as const;
 
+/** The counts in a version 2 body's header (at least SYMBOLS_HEADER_BYTES long, 4-byte aligned). */
+export function readSymbolsCounts(body: Uint8Array): SymbolsCounts {
+  const header = new Uint32Array(body.buffer, body.byteOffset, SYMBOLS_COUNT_KEYS.length);
+  return Object.fromEntries(SYMBOLS_COUNT_KEYS.map((k, i) => [k, header[i]])) as unknown as SymbolsCounts;
+}
+
 /**
  * Encodes the part of `sym` that the stacks marked in `used` (indexed by stack id; null = every
  * stack) need. Returns the file bytes and `stackMap`: stack id here → block stack id. Ids keep
@@ -200,6 +206,7 @@ export function encodeBlockSymbols(sym: SymbolTable, used: Uint8Array | null): {
 }
 
 const textEncoder = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The file: magic, version, then one zstd frame of the body. */
 function packSymbols(body: Uint8Array): Uint8Array {
@@ -221,8 +228,15 @@ function writeMapping(b: ByteSink, m: Mapping, filename: number, buildId: number
   b.uint(+m.hasFunctions | (+m.hasFilenames << 1) | (+m.hasLineNumbers << 2) | (+m.hasInlineFrames << 3));
 }
 
-/** Reads what writeMapping wrote; `str` resolves (and checks) a string id. */
-export function readMapping(src: ByteSource, str: (id: number) => string): Mapping {
+/**
+ * Reads what writeMapping wrote. Its strings are looked up (and checked) in a string table laid out
+ * as both versions hold it in memory: string i is strBytes[strEnd[i - 1] (0 for i = 0) .. strEnd[i]).
+ */
+export function readMapping(src: ByteSource, strBytes: Uint8Array, strEnd: Uint32Array): Mapping {
+  const str = (id: number) => {
+    if (id >= strEnd.length) throw new Error(`string id ${id} out of range`);
+    return utf8.decode(strBytes.subarray(id === 0 ? 0 : strEnd[id - 1], strEnd[id]));
+  };
   const memoryStart = src.big();
   const memoryLimit = src.big();
   const fileOffset = src.big();
